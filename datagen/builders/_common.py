@@ -1,0 +1,91 @@
+"""Vectorized helpers the builders share: shares, bounded counts, ids, timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from datagen.config import Config, CountShape, largest_remainder
+from datagen.errors import ConfigError
+
+DAY = 86_400
+I64 = npt.NDArray[np.int64]
+
+
+def epoch(ts: dt.datetime) -> int:
+    """Seconds since 1970-01-01 for a naive timestamp (all timestamps are naive, UTC-free)."""
+    return int((ts - dt.datetime(1970, 1, 1)).total_seconds())
+
+
+def to_datetime(seconds: I64) -> pl.Series:
+    return pl.Series(seconds.astype(np.int64) * 1_000_000, dtype=pl.Int64).cast(pl.Datetime("us"))
+
+
+def pick(rng: np.random.Generator, shares: Sequence[tuple[str, float]], n: int) -> npt.NDArray[np.int64]:
+    """Independent draws of category indices with the given shares."""
+    p = np.array([s for _, s in shares], dtype=np.float64)
+    return rng.choice(len(shares), size=n, p=p / p.sum()).astype(np.int64)
+
+
+def exact(rng: np.random.Generator, shares: Sequence[tuple[str, float]], n: int) -> npt.NDArray[np.int64]:
+    """Category indices whose counts match the shares exactly (largest remainder), in random order."""
+    counts = largest_remainder(n, {str(i): s for i, (_, s) in enumerate(shares)})
+    idx = np.repeat(np.arange(len(shares), dtype=np.int64), [counts[str(i)] for i in range(len(shares))])
+    return rng.permutation(idx)
+
+
+def counts_in_range(rng: np.random.Generator, lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64],
+                    shape: CountShape) -> npt.NDArray[np.int64]:
+    """One count per row inside [lo, hi], uniform or skewed toward lo (see config count_shapes)."""
+    u = rng.random(lo.shape[0])
+    if shape.shape == "skewed":
+        u = u**shape.skew
+    return np.minimum(lo + np.floor((hi - lo + 1) * u).astype(np.int64), hi)
+
+
+def allocate_ids(cfg: Config, table: str, n: int) -> npt.NDArray[np.int64]:
+    """Sequential ids from the start of the table's configured range; refuses a plan that does not fit."""
+    lo, hi = cfg.id_range(table)
+    if n > hi - lo + 1:
+        raise ConfigError(
+            f"id_ranges.{table}",
+            f"the plan needs {n:,} {table} but the range [{lo}, {hi}] holds {hi - lo + 1:,}",
+            hint=f"widen id_ranges.{table}, or lower the per-size ranges or skew in accounts.count_shapes "
+                 "(`just generate --dry-run` shows the plan)",
+        )
+    return np.arange(lo, lo + n, dtype=np.int64)
+
+
+def index_within(group_sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """0..k-1 for each group of an expanded frame (rows repeated by group_sizes)."""
+    total = int(group_sizes.sum())
+    starts = np.repeat(np.cumsum(group_sizes) - group_sizes, group_sizes)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def after(rng: np.random.Generator, parent: I64, max_days: float, end: int, *, min_seconds: int = 1) -> I64:
+    """A moment strictly after each parent moment, at most max_days later and never after end."""
+    span = np.minimum(np.int64(max_days * DAY), end - parent)
+    span = np.maximum(span, min_seconds)
+    offset = min_seconds + np.floor(rng.random(parent.shape[0]) * (span - min_seconds + 1)).astype(np.int64)
+    return np.minimum(parent + offset, end)
+
+
+def labels(names: Sequence[str], idx: npt.NDArray[np.int64]) -> pl.Series:
+    """Category labels for indices, as a String series (gathers from a small lookup)."""
+    return pl.Series(list(names), dtype=pl.String).gather(pl.Series(idx))
+
+
+def slug(expr: pl.Expr) -> pl.Expr:
+    """Lowercase letters and digits only: 'Copper Tavern 2' -> 'coppertavern2'."""
+    return expr.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "")
+
+
+def dedupe(expr: pl.Expr, sep: str = " ") -> pl.Expr:
+    """Make values unique by appending 2, 3, ... to the second and later copies (in row order)."""
+    k = expr.cum_count().over(expr)
+    return pl.when(k > 1).then(pl.concat_str([expr, pl.lit(sep), k.cast(pl.String)])).otherwise(expr)

@@ -1,0 +1,522 @@
+"""The config: a frozen dataclass tree read from YAML and validated once, before any database work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from datagen._parse import Node, check_shares
+from datagen.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tapflow.yaml"
+SIZE_ORDER = ("small", "medium", "large", "enterprise")
+ID_TABLES = ("accounts", "locations", "devices", "users", "subscriptions",
+             "tap_events", "user_sessions", "page_views", "feature_usage")
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
+MAX_ACCOUNTS = 1_000_000  # keeps a typo (an extra zero or three) from planning a run that cannot finish
+
+
+@dataclass(frozen=True)
+class CountShape:
+    shape: Literal["uniform", "skewed"]
+    skew: float  # 1.0 for uniform
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    name: str
+    share: float
+    locations: tuple[int, int]
+    devices_per_location: tuple[int, int]
+    users: tuple[int, int]
+    trial_days: int
+
+
+@dataclass(frozen=True)
+class Industry:
+    name: str
+    share: float
+    name_suffixes: tuple[str, ...]
+    venue_types: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    share: float
+    states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    name: str
+    share: float
+    category: str
+    price: tuple[float, float]
+    manufacturers: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class HealthBand:
+    name: str
+    share: float
+    range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Devices:
+    types: tuple[DeviceType, ...]
+    premium_price_factor: float
+    firmware_by_generation: tuple[tuple[str, ...], ...]
+    warranty_years: tuple[int, int]
+    operational_status: tuple[tuple[str, float], ...]
+    health_score: tuple[HealthBand, ...]
+    connectivity: tuple[tuple[str, float], ...]
+    usage_pattern: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    share: float
+    permissions: str
+
+
+@dataclass(frozen=True)
+class Tier:
+    key: str
+    name: str
+    price: float
+    device_limit: int | None
+
+
+@dataclass(frozen=True)
+class Subscriptions:
+    tiers: tuple[Tier, ...]
+    trial_price: float
+    upgrade_share: float
+    upgrade_min_age_days: int
+    billing_cycle: str
+
+
+@dataclass(frozen=True)
+class TapRate:
+    industry: str
+    min: int
+    max: int
+    peak_multiplier: float
+
+
+@dataclass(frozen=True)
+class Events:
+    tap_rates: tuple[TapRate, ...]
+    volume_ml: tuple[int, int]
+    common_sizes: tuple[int, ...]
+    temperature_c: tuple[float, float]
+    temperature_anomaly_rate: float
+    pressure_psi: tuple[float, float]
+    pressure_anomaly_rate: float
+    flow_rate_ml_per_sec: tuple[float, float]
+    dashboard_views_per_day: tuple[tuple[str, tuple[int, int]], ...]
+    report_generation: tuple[tuple[str, float], ...]
+    api_calls_per_device_per_day: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class GrowthPattern:
+    name: str
+    share: float
+    days_before_end: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    min_device_uptime: float
+    min_location_operational: float
+    max_mrr_variance: float
+    max_orphaned_records: int
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    business_name: str
+    start_date: dt.date
+    end_date: dt.date
+    business_hours: tuple[int, int]
+    peak_hours: tuple[tuple[str, tuple[int, int]], ...]
+    accounts_total: int
+    sizes: tuple[SizeSpec, ...]
+    count_shapes: tuple[tuple[str, CountShape], ...]
+    industries: tuple[Industry, ...]
+    regions: tuple[Region, ...]
+    other_location_types: tuple[tuple[str, float], ...]
+    devices: Devices
+    roles: tuple[Role, ...]
+    subscriptions: Subscriptions
+    events: Events
+    id_ranges: tuple[tuple[str, tuple[int, int]], ...]
+    growth: tuple[GrowthPattern, ...]
+    monthly_growth_rate: tuple[tuple[str, float], ...]
+    churn_monthly_rate: float
+    churn_reasons: tuple[str, ...]
+    maintenance_interval_days: int
+    maintenance_types: tuple[tuple[str, float], ...]
+    null_rates: tuple[tuple[str, float], ...]
+    quality: QualityRules
+
+    # -- derived values, computed here and nowhere else ------------------------------------------------
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.start_date, dt.time())
+
+    @property
+    def end(self) -> dt.datetime:
+        """Last instant any row may carry (end_date is inclusive)."""
+        return dt.datetime.combine(self.end_date, dt.time(23, 59, 59))
+
+    def id_range(self, table: str) -> tuple[int, int]:
+        return dict(self.id_ranges)[table]
+
+    def count_shape(self, name: str) -> CountShape:
+        return dict(self.count_shapes)[name]
+
+    def accounts_per_size(self) -> dict[str, int]:
+        """Exact account count per size: largest-remainder rounding of total x share."""
+        return largest_remainder(self.accounts_total, {s.name: s.share for s in self.sizes})
+
+
+def largest_remainder(total: int, shares: dict[str, float]) -> dict[str, int]:
+    """Split total into integer parts proportional to shares; ties go to the earlier key."""
+    raw = {k: total * v for k, v in shares.items()}
+    out = {k: int(v) for k, v in raw.items()}
+    rest = total - sum(out.values())
+    order = sorted(shares, key=lambda k: (-(raw[k] - out[k]), list(shares).index(k)))
+    for k in order[:rest]:
+        out[k] += 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a YAML config; raises ConfigError naming the key path."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), "config file not found",
+                          hint=f"pass --config PATH; the shipped config is {DEFAULT_CONFIG}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), f"cannot read config file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(str(p), f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(raw)
+
+
+def parse_config(raw: Any) -> Config:
+    """Validate a parsed YAML document (a dict) into a Config."""
+    root = Node(raw, "")
+    sec = root.mapping(
+        ("seed", "business_name", "time_range", "accounts", "industries", "regions", "locations", "devices",
+         "user_roles", "subscriptions", "events", "id_ranges", "growth_patterns", "churn", "maintenance",
+         "data_quality"),
+    )
+    seed = sec["seed"].int(lo=0, hi=2**63 - 1)
+
+    tr = sec["time_range"].mapping(("start_date", "end_date", "business_hours", "peak_hours"))
+    start_date, end_date = tr["start_date"].date(), tr["end_date"].date()
+    if end_date <= start_date:
+        raise tr["end_date"].fail(f"must be after time_range.start_date ({start_date}), got {end_date}")
+    bh = tr["business_hours"].mapping(("start", "end"))
+    bh_start, bh_end = bh["start"].int(lo=0, hi=23), bh["end"].int(lo=0, hi=24)
+    if bh_end <= bh_start:
+        raise bh["end"].fail(f"must be > business_hours.start ({bh_start}), got {bh_end}")
+    peak = tuple((k, n.int_range(lo=0, hi=24)) for k, n in tr["peak_hours"].entries())
+
+    accounts, sizes, shapes = _accounts(sec["accounts"])
+    industries = _industries(sec["industries"])
+    regions = _regions(sec["regions"])
+    loc = sec["locations"].mapping(("other_location_types",))
+    other_types = _shares(loc["other_location_types"])
+    devices = _devices(sec["devices"])
+    roles = _roles(sec["user_roles"])
+    subs = _subscriptions(sec["subscriptions"])
+    events = _events(sec["events"], [r.name for r in roles], [i.name for i in industries])
+    id_ranges = _id_ranges(sec["id_ranges"])
+    growth, growth_rates = _growth(sec["growth_patterns"], (end_date - start_date).days)
+    ch = sec["churn"].mapping(("monthly_rate", "reasons"))
+    churn_rate = ch["monthly_rate"].float(lo=0.0, hi=1.0)
+    churn_reasons = tuple(n.str() for n in ch["reasons"].items())
+    mt = sec["maintenance"].mapping(("interval_days", "types"))
+    dq = sec["data_quality"].mapping(("null_rates", "validation_rules"))
+    null_rates = tuple((k, n.float(lo=0.0, hi=1.0)) for k, n in dq["null_rates"].entries())
+    vr = dq["validation_rules"].mapping(("min_device_uptime", "min_location_operational", "max_mrr_variance",
+                                         "max_orphaned_records"))
+
+    cfg = Config(
+        seed=seed,
+        business_name=sec["business_name"].str(),
+        start_date=start_date,
+        end_date=end_date,
+        business_hours=(bh_start, bh_end),
+        peak_hours=peak,
+        accounts_total=accounts,
+        sizes=sizes,
+        count_shapes=shapes,
+        industries=industries,
+        regions=regions,
+        other_location_types=other_types,
+        devices=devices,
+        roles=roles,
+        subscriptions=subs,
+        events=events,
+        id_ranges=id_ranges,
+        growth=growth,
+        monthly_growth_rate=growth_rates,
+        churn_monthly_rate=churn_rate,
+        churn_reasons=churn_reasons,
+        maintenance_interval_days=mt["interval_days"].int(lo=1, hi=3650),
+        maintenance_types=_shares(mt["types"]),
+        null_rates=null_rates,
+        quality=QualityRules(
+            min_device_uptime=vr["min_device_uptime"].share(),
+            min_location_operational=vr["min_location_operational"].share(),
+            max_mrr_variance=vr["max_mrr_variance"].share(),
+            max_orphaned_records=vr["max_orphaned_records"].int(lo=0),
+        ),
+    )
+    acc_lo, acc_hi = cfg.id_range("accounts")
+    if acc_hi - acc_lo + 1 < accounts:
+        raise ConfigError("id_ranges.accounts",
+                          f"holds {acc_hi - acc_lo + 1} ids but accounts.total is {accounts}",
+                          hint="widen id_ranges.accounts or lower accounts.total")
+    return cfg
+
+
+def _shares(node: Node) -> tuple[tuple[str, float], ...]:
+    """A mapping of name -> share that sums to 1."""
+    out = tuple((k, n.share()) for k, n in node.entries())
+    check_shares(node, dict(out))
+    return out
+
+
+def _accounts(node: Node) -> tuple[int, tuple[SizeSpec, ...], tuple[tuple[str, CountShape], ...]]:
+    sec = node.mapping(("total", "sizes", "count_shapes"))
+    total = sec["total"].int(lo=1, hi=MAX_ACCOUNTS)
+    sizes_node = sec["sizes"]
+    sizes_map = sizes_node.mapping(SIZE_ORDER)
+    sizes = []
+    for name in SIZE_ORDER:
+        s = sizes_map[name].mapping(("share", "locations", "devices_per_location", "users", "trial_days"))
+        sizes.append(SizeSpec(
+            name=name,
+            share=s["share"].share(),
+            locations=s["locations"].int_range(lo=1, hi=100_000),
+            devices_per_location=s["devices_per_location"].int_range(lo=1, hi=100_000),
+            users=s["users"].int_range(lo=1, hi=100_000),
+            trial_days=s["trial_days"].int(lo=1, hi=365),
+        ))
+    check_shares(sizes_node, {s.name: s.share for s in sizes})
+    shapes_map = sec["count_shapes"].mapping(("locations", "devices_per_location", "users"))
+    shapes = []
+    for key in ("locations", "devices_per_location", "users"):
+        n = shapes_map[key]
+        kind = n.value.get("shape") if isinstance(n.value, dict) else None
+        if kind == "skewed":
+            f = n.mapping(("shape", "skew"))
+            shapes.append((key, CountShape("skewed", f["skew"].float(lo=1.0, hi=20.0))))
+        else:
+            f = n.mapping(("shape",))
+            f["shape"].str(choices=("uniform", "skewed"))
+            shapes.append((key, CountShape("uniform", 1.0)))
+    return total, tuple(sizes), tuple(shapes)
+
+
+def _industries(node: Node) -> tuple[Industry, ...]:
+    out = []
+    for name, n in node.entries():
+        f = n.mapping(("share", "name_suffixes", "venue_types"))
+        out.append(Industry(
+            name=name,
+            share=f["share"].share(),
+            name_suffixes=tuple(x.str(max_len=40) for x in f["name_suffixes"].items()),
+            venue_types=_shares(f["venue_types"]),
+        ))
+    check_shares(node, {i.name: i.share for i in out})
+    return tuple(out)
+
+
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH "
+    "OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split()
+)
+
+
+def _regions(node: Node) -> tuple[Region, ...]:
+    out = []
+    for name, n in node.entries():
+        f = n.mapping(("share", "states"))
+        states = []
+        for s in f["states"].items():
+            code = s.str(max_len=2)
+            if code not in US_STATES:
+                raise s.fail(f"must be a two-letter US state code such as NY or CA, got {code!r}")
+            states.append(code)
+        out.append(Region(name=name, share=f["share"].share(), states=tuple(states)))
+    check_shares(node, {r.name: r.share for r in out})
+    return tuple(out)
+
+
+def _devices(node: Node) -> Devices:
+    sec = node.mapping(("types", "premium_price_factor", "firmware_by_generation", "warranty_years",
+                        "operational_status", "health_score", "connectivity", "usage_pattern"))
+    types = []
+    for name, n in sec["types"].entries():
+        f = n.mapping(("share", "category", "price", "manufacturers"))
+        manus = tuple(
+            (m, tuple(x.str(max_len=40) for x in mn.items()))
+            for m, mn in f["manufacturers"].entries()
+        )
+        types.append(DeviceType(
+            name=name, share=f["share"].share(), category=f["category"].str(max_len=50),
+            price=f["price"].float_range(lo=0.0, hi=1e6), manufacturers=manus,
+        ))
+    check_shares(sec["types"], {t.name: t.share for t in types})
+    status = _shares(sec["operational_status"])
+    known_status = ("online", "offline", "maintenance", "error")
+    for (k, _), n in zip(status, sec["operational_status"].entries(), strict=True):
+        if k not in known_status:
+            raise n[1].fail(f"unknown status {k!r}; staging knows {', '.join(known_status)}")
+    bands = []
+    for name, n in sec["health_score"].entries():
+        f = n.mapping(("share", "range"))
+        bands.append(HealthBand(name=name, share=f["share"].share(), range=f["range"].float_range(lo=0, hi=1)))
+    check_shares(sec["health_score"], {b.name: b.share for b in bands})
+    return Devices(
+        types=tuple(types),
+        premium_price_factor=sec["premium_price_factor"].float(lo=1.0, hi=10.0),
+        firmware_by_generation=tuple(
+            tuple(v.str(max_len=20) for v in g.items()) for g in sec["firmware_by_generation"].items()
+        ),
+        warranty_years=sec["warranty_years"].int_range(lo=0, hi=30),
+        operational_status=status,
+        health_score=tuple(bands),
+        connectivity=_shares(sec["connectivity"]),
+        usage_pattern=_shares(sec["usage_pattern"]),
+    )
+
+
+def _roles(node: Node) -> tuple[Role, ...]:
+    out = []
+    for name, n in node.entries():
+        f = n.mapping(("share", "permissions"))
+        out.append(Role(name=name, share=f["share"].share(), permissions=f["permissions"].str()))
+    check_shares(node, {r.name: r.share for r in out})
+    if "admin" not in {r.name for r in out}:
+        raise node.fail("must include the role admin (every account's first user is its admin)")
+    return tuple(out)
+
+
+def _subscriptions(node: Node) -> Subscriptions:
+    sec = node.mapping(("tiers", "trial_price", "upgrade_share", "upgrade_min_age_days", "billing_cycle"))
+    tiers: list[Tier] = []
+    for key, n in sec["tiers"].entries():
+        f = n.mapping(("name", "price", "device_limit"))
+        lim_node = f["device_limit"]
+        limit = None if lim_node.value is None else lim_node.int(lo=1)
+        if tiers and tiers[-1].device_limit is None:
+            raise n.fail(f"comes after the unlimited tier {tiers[-1].key!r}; list tiers from smallest to largest")
+        if tiers and limit is not None and limit <= (tiers[-1].device_limit or 0):
+            raise lim_node.fail(f"must be > the previous tier's device_limit ({tiers[-1].device_limit}), "
+                                f"got {limit}; list tiers from smallest to largest")
+        tiers.append(Tier(key=key, name=f["name"].str(), price=f["price"].float(lo=0.0, hi=1e7),
+                          device_limit=limit))
+    if tiers[-1].device_limit is not None:
+        raise sec["tiers"].fail("the last (largest) tier must have device_limit: null (unlimited), so every "
+                                "account fits a tier")
+    return Subscriptions(
+        tiers=tuple(tiers),
+        trial_price=sec["trial_price"].float(lo=0.0),
+        upgrade_share=sec["upgrade_share"].share(),
+        upgrade_min_age_days=sec["upgrade_min_age_days"].int(lo=1, hi=36500),
+        billing_cycle=sec["billing_cycle"].str(choices=("monthly", "quarterly", "annual")),
+    )
+
+
+def _events(node: Node, roles: list[str], industries: list[str]) -> Events:
+    sec = node.mapping(("tap_events", "feature_usage"))
+    tap = sec["tap_events"].mapping(("per_device_per_day", "volume_ml", "temperature_c", "pressure_psi",
+                                     "flow_rate_ml_per_sec"))
+    rates_node = tap["per_device_per_day"]
+    rates_map = rates_node.mapping(tuple(industries))
+    rates = []
+    for ind in industries:
+        f = rates_map[ind].mapping(("min", "max", "peak_multiplier"))
+        lo = f["min"].int(lo=0, hi=1_000_000)
+        hi = f["max"].int(lo=0, hi=1_000_000)
+        if hi < lo:
+            raise f["max"].fail(f"must be >= min ({lo}), got {hi}")
+        rates.append(TapRate(ind, lo, hi, f["peak_multiplier"].float(lo=1.0, hi=100.0)))
+    vol = tap["volume_ml"].mapping(("min", "max", "common_sizes"))
+    vmin, vmax = vol["min"].int(lo=1), vol["max"].int(lo=1)
+    if vmax < vmin:
+        raise vol["max"].fail(f"must be >= min ({vmin}), got {vmax}")
+    sizes = []
+    for n in vol["common_sizes"].items():
+        v = n.int(lo=vmin, hi=vmax)
+        sizes.append(v)
+    temp = tap["temperature_c"].mapping(("min", "max", "anomaly_rate"))
+    press = tap["pressure_psi"].mapping(("min", "max", "anomaly_rate"))
+    flow = tap["flow_rate_ml_per_sec"].mapping(("min", "max"))
+
+    def pair(m: dict[str, Node], lo: float = -1e6) -> tuple[float, float]:
+        a, b = m["min"].float(lo=lo), m["max"].float(lo=lo)
+        if b < a:
+            raise m["max"].fail(f"must be >= min ({a:g}), got {b:g}")
+        return a, b
+
+    fu = sec["feature_usage"].mapping(("dashboard_views_per_day", "report_generation",
+                                       "api_calls_per_device_per_day"))
+    dv_map = fu["dashboard_views_per_day"].mapping(tuple(roles))
+    return Events(
+        tap_rates=tuple(rates),
+        volume_ml=(vmin, vmax),
+        common_sizes=tuple(sizes),
+        temperature_c=pair(temp),
+        temperature_anomaly_rate=temp["anomaly_rate"].share(),
+        pressure_psi=pair(press, lo=0.0),
+        pressure_anomaly_rate=press["anomaly_rate"].share(),
+        flow_rate_ml_per_sec=pair(flow, lo=0.001),
+        dashboard_views_per_day=tuple((r, dv_map[r].int_range(lo=0, hi=10_000)) for r in roles),
+        report_generation=tuple((k, n.share()) for k, n in fu["report_generation"].entries()),
+        api_calls_per_device_per_day=fu["api_calls_per_device_per_day"].float_range(lo=0.0, hi=1e6),
+    )
+
+
+def _id_ranges(node: Node) -> tuple[tuple[str, tuple[int, int]], ...]:
+    m = node.mapping(ID_TABLES)
+    return tuple((t, m[t].int_range(lo=1, hi=MAX_ID)) for t in ID_TABLES)
+
+
+def _growth(node: Node, span_days: int) -> tuple[tuple[GrowthPattern, ...], tuple[tuple[str, float], ...]]:
+    sec = node.mapping(("account_creation", "monthly_growth_rate"))
+    out = []
+    for name, n in sec["account_creation"].entries():
+        f = n.mapping(("share", "days_before_end"))
+        lo, hi = f["days_before_end"].int_range(lo=1)
+        if hi > span_days:
+            raise f["days_before_end"].child(1).fail(
+                f"must be <= the length of time_range ({span_days} days), got {hi}",
+                hint="accounts would be created before time_range.start_date")
+        out.append(GrowthPattern(name=name, share=f["share"].share(), days_before_end=(lo, hi)))
+    check_shares(sec["account_creation"], {g.name: g.share for g in out})
+    rates = tuple((k, n.float(lo=0.0, hi=10.0)) for k, n in sec["monthly_growth_rate"].entries())
+    return tuple(out), rates
