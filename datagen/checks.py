@@ -1,0 +1,217 @@
+"""Stage 2: the validation catalogue, join-based in Polars, run on frames before anything is written.
+
+Each check has a stable name, a severity and a one-line description, and returns the offending keys.
+Key, range and relationship checks come from the table declarations; the rest are business rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from datagen.config import Config
+from datagen.tables import CORE_TABLES, TABLES, Table
+
+Frames = dict[str, pl.DataFrame]
+SAMPLE_KEYS = 5
+LIVE_STATUSES = ("active", "trial")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    severity: str  # "error": stops the load
+    description: str
+    tables: tuple[str, ...]
+    run: Callable[[Frames, Config], pl.Series]  # offending keys (empty when the check passes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    check: Check
+    violations: int
+    sample: list[object]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
+
+
+def _keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
+    return frame.get_column(col).unique(maintain_order=True)
+
+
+# -- checks derived from the declarations --------------------------------------------------------------
+def _pk_unique(t: Table) -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        ids = f[t.key][t.primary_key]
+        return ids.filter(ids.is_duplicated() | ids.is_null()).unique(maintain_order=True)
+    return Check(f"{t.key}.pk_unique", "error", f"{t.key}.{t.primary_key} is unique and not null", (t.key,), run)
+
+
+def _ids_in_range(t: Table) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        lo, hi = cfg.id_range(t.id_range_key)
+        ids = f[t.key][t.primary_key]
+        return ids.filter((ids < lo) | (ids > hi))
+    return Check(f"{t.key}.ids_in_range", "error", f"{t.key} ids inside id_ranges.{t.id_range_key}", (t.key,), run)
+
+
+def _ids_gap_free(t: Table) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        lo, _ = cfg.id_range(t.id_range_key)
+        ids = f[t.key][t.primary_key].sort()
+        expected = pl.int_range(lo, lo + ids.len(), eager=True).cast(ids.dtype)
+        return ids.filter(ids != expected).head(SAMPLE_KEYS * 2) if ids.len() else ids
+    return Check(f"{t.key}.ids_sequential", "error",
+                 f"{t.key} ids run from the start of their range without gaps", (t.key,), run)
+
+
+def _fk(t: Table, column: str, parent: str, parent_column: str) -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        child = f[t.key].select(t.primary_key, column)
+        orphans = child.join(f[parent].select(parent_column), left_on=column, right_on=parent_column, how="anti")
+        return orphans[t.primary_key]
+    return Check(f"{t.key}.{column}_fk", "error", f"every {t.key}.{column} exists in {parent}.{parent_column}",
+                 (t.key, parent), run)
+
+
+def _copy_agrees(t: Table, column: str, via: str, parent_col: str) -> Check:
+    parent = next(fk.parent for fk in t.foreign_keys if fk.column == via)
+
+    def run(f: Frames, _: Config) -> pl.Series:
+        p = f[parent].select(pl.col("id").alias(via), pl.col(parent_col).alias("_expected"))
+        joined = f[t.key].select(t.primary_key, via, column).join(p, on=via, how="inner")
+        return joined.filter(pl.col(column) != pl.col("_expected"))[t.primary_key]
+    return Check(f"{t.key}.{column}_matches_{parent}", "error",
+                 f"{t.key}.{column} equals its {parent} row's {parent_col}", (t.key, parent), run)
+
+
+# -- temporal ------------------------------------------------------------------------------------------
+def _after_parent(child: str, fk: str, parent: str, child_col: str = "created_at",
+                  parent_col: str = "created_at") -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        p = f[parent].select(pl.col("id").alias(fk), pl.col(parent_col).alias("_parent_at"))
+        j = f[child].select("id", fk, child_col).join(p, on=fk, how="inner")
+        c, pa = pl.col(child_col), pl.col("_parent_at")
+        if j.schema[child_col] == pl.Date and j.schema["_parent_at"] != pl.Date:
+            pa = pa.dt.date()
+        return j.filter(c < pa)["id"]
+    return Check(f"{child}.after_{parent}", "error", f"{child}.{child_col} is not before its {parent}'s {parent_col}",
+                 (child, parent), run)
+
+
+def _not_after_end(t: Table) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        frame = f[t.key]
+        cond = pl.lit(False)
+        for c in t.columns:
+            if c.dtype == pl.Datetime("us"):
+                cond = cond | (pl.col(c.name) > cfg.end)
+            elif c.dtype == pl.Date() and c.name not in ("warranty_expiry",):
+                cond = cond | (pl.col(c.name) > cfg.end_date)
+        cond = cond | (pl.col("updated_at") < pl.col("created_at"))
+        return frame.filter(cond)["id"]
+    return Check(f"{t.key}.within_time_range", "error",
+                 f"{t.key} dates are not after time_range.end_date and updated_at is not before created_at",
+                 (t.key,), run)
+
+
+# -- business rules ------------------------------------------------------------------------------------
+def _has_children(parent: str, child: str, fk: str) -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        return f[parent].select("id").join(f[child].select(pl.col(fk).alias("id")), on="id", how="anti")["id"]
+    return Check(f"{parent}.has_{child}", "error", f"every {parent} row has at least one {child} row",
+                 (parent, child), run)
+
+
+def _one_live_subscription(f: Frames, _: Config) -> pl.Series:
+    live = f["subscriptions"].filter(pl.col("status").is_in(LIVE_STATUSES))
+    return live.group_by("customer_id").len().filter(pl.col("len") > 1)["customer_id"].sort()
+
+
+def _no_overlap(f: Frames, cfg: Config) -> pl.Series:
+    s = f["subscriptions"].sort("customer_id", "start_date", "id").with_columns(
+        _stop=pl.col("end_date").fill_null(dt.date.max))
+    nxt = pl.col("start_date").shift(-1).over("customer_id")
+    bad = s.filter((nxt < pl.col("_stop")) | (pl.col("end_date") < pl.col("start_date")))
+    return bad["id"]
+
+
+def _within_tier_limit(f: Frames, cfg: Config) -> pl.Series:
+    limits = pl.DataFrame({"plan_name": [t.key for t in cfg.subscriptions.tiers],
+                           "_limit": [t.device_limit for t in cfg.subscriptions.tiers]},
+                          schema={"plan_name": pl.String, "_limit": pl.Int64})
+    counts = f["devices"].group_by("customer_id").len()
+    live = f["subscriptions"].filter(pl.col("status") == "active").join(limits, on="plan_name", how="left")
+    j = live.join(counts, on="customer_id", how="left").with_columns(pl.col("len").fill_null(0))
+    return j.filter(pl.col("_limit").is_not_null() & (pl.col("len") > pl.col("_limit")))["id"]
+
+
+def _price_matches_tier(f: Frames, cfg: Config) -> pl.Series:
+    prices = pl.DataFrame({"plan_name": [t.key for t in cfg.subscriptions.tiers] + ["trial"],
+                           "_price": [t.price for t in cfg.subscriptions.tiers] + [cfg.subscriptions.trial_price]})
+    j = f["subscriptions"].join(prices, on="plan_name", how="left")
+    return j.filter(pl.col("_price").is_null()
+                    | ((pl.col("monthly_price").cast(pl.Float64) - pl.col("_price")).abs() > 0.005))["id"]
+
+
+def _size_mix_exact(f: Frames, cfg: Config) -> pl.Series:
+    want = cfg.accounts_per_size()
+    got = dict(f["accounts"].group_by("size").len().iter_rows())
+    return pl.Series("size", [s for s in want if got.get(s, 0) != want[s]] +
+                     [s for s in got if s not in want], dtype=pl.String)
+
+
+def catalogue() -> list[Check]:
+    """Every check, in a stable order."""
+    out: list[Check] = []
+    for t in CORE_TABLES:
+        out += [_pk_unique(t), _ids_in_range(t), _ids_gap_free(t)]
+        out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
+        out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
+    out += [
+        _after_parent("locations", "customer_id", "accounts"),
+        _after_parent("devices", "location_id", "locations"),
+        _after_parent("users", "customer_id", "accounts"),
+        _after_parent("subscriptions", "customer_id", "accounts", "start_date", "created_at"),
+        *[_not_after_end(t) for t in CORE_TABLES],
+        _has_children("accounts", "locations", "customer_id"),
+        _has_children("accounts", "users", "customer_id"),
+        _has_children("locations", "devices", "location_id"),
+        Check("subscriptions.one_live_per_account", "error",
+              "at most one active or trial subscription per account", ("subscriptions",), _one_live_subscription),
+        Check("subscriptions.no_overlap", "error", "an account's subscriptions never overlap in time",
+              ("subscriptions",), _no_overlap),
+        Check("subscriptions.within_tier_limit", "error",
+              "an account's device count fits its active tier's device_limit", ("subscriptions", "devices"),
+              _within_tier_limit),
+        Check("subscriptions.price_matches_tier", "error", "monthly_price equals the tier's configured price",
+              ("subscriptions",), _price_matches_tier),
+        Check("accounts.size_mix_exact", "error", "accounts per size equal total x share exactly",
+              ("accounts",), _size_mix_exact),
+    ]
+    return out
+
+
+def run_checks(frames: Frames, cfg: Config, *, names: set[str] | None = None) -> list[Outcome]:
+    """Run every check whose tables are all present (and, if names is given, whose name is listed)."""
+    outcomes = []
+    for check in catalogue():
+        if names is not None and check.name not in names:
+            continue
+        if not all(t in frames for t in check.tables):
+            continue
+        t0 = time.perf_counter()
+        bad = check.run(frames, cfg)
+        outcomes.append(Outcome(check, bad.len(), bad.head(SAMPLE_KEYS).to_list(), time.perf_counter() - t0))
+    return outcomes
+
+
+def table_of(check: Check) -> Table:
+    return TABLES[check.tables[0]]

@@ -1,0 +1,121 @@
+"""Command line: `python -m datagen COMMAND`. User errors become a message and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from datagen import checks, embedded, pipeline, report
+from datagen.config import DEFAULT_CONFIG, Config, load_config
+from datagen.db import redact
+from datagen.errors import DatagenError, UsageError
+from datagen.generate import generate
+from datagen.tables import SCHEMA
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+datagen: deterministic data generator and bulk loader for the TapFlow Analytics raw schema.
+
+The same seed and config always give byte-identical tables. Data goes to DATABASE_URL, else to the
+libpq PG* variables, else to a private embedded PostgreSQL under .datagen/ (started on demand).
+Exit codes: 0 success, 1 validation failed, 2 bad input or database unreachable, 130 interrupted."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", hint=f"run `{self.prog} --help`")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="datagen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="PATH",
+                        help="YAML config (default: config/tapflow.yaml)")
+
+    g = sub.add_parser("generate", help="generate the core entities and load them with COPY",
+                       description="Generate accounts, locations, devices, users and subscriptions from the "
+                                   "config, check them, and replace the tables in one transaction. A failure at "
+                                   "any point leaves the previous data untouched.")
+    common(g)
+    g.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
+    g.add_argument("--database-url", metavar="URL",
+                   help="PostgreSQL URL; overrides DATABASE_URL (prefer the variable: URLs on the command "
+                        "line are visible to other users)")
+    g.add_argument("--yes", "-y", action="store_true",
+                   help="replace existing rows without asking (required when there is no terminal)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print the plan (expected, bounds and planned rows per table) and write nothing")
+    g.add_argument("--manifest", type=Path, metavar="PATH",
+                   help="where to write the manifest (default: .datagen/manifests/<schema>.json)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    v = sub.add_parser("validate", help="run the pre-load checks on freshly generated frames",
+                       description="Generate in memory and run every check of the validation catalogue; "
+                                   "exit 1 if any fails. Nothing is written.")
+    common(v)
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
+    sub.add_parser("db-stop", help="stop the embedded server")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _dispatch(_parser(), list(sys.argv[1:] if argv is None else argv))
+    except DatagenError as exc:
+        report.err.print(f"[bold red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report.err.print("interrupted; nothing was committed")
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if args.command == "db-url":
+        url = embedded.ensure_server()
+        print(url)
+        report.err.print(f"psql '{url}'")
+        return EXIT_OK
+    if args.command == "db-stop":
+        stopped = embedded.stop_server()
+        report.err.print("embedded server stopped" if stopped else "embedded server was not running")
+        return EXIT_OK
+    cfg = load_config(args.config)
+    if args.command == "validate":
+        return _validate(cfg, as_json=args.json)
+    _check_schema_name(args.schema)
+    pipeline.run_generate(cfg, pipeline.Options(
+        config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
+        dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress))
+    return EXIT_OK
+
+
+def _validate(cfg: Config, *, as_json: bool) -> int:
+    outcomes = checks.run_checks(generate(cfg).frames, cfg)
+    failed = [o for o in outcomes if not o.passed]
+    if as_json:
+        print(json.dumps({"passed": not failed, "checks": [
+            {"name": o.check.name, "severity": o.check.severity, "description": o.check.description,
+             "violations": o.violations, "sample": o.sample, "seconds": round(o.seconds, 6)}
+            for o in outcomes]}, indent=2, default=str))
+    else:
+        report.out.print(report.checks_table(outcomes))
+        report.out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} checks passed.")
+    return EXIT_VIOLATIONS if failed else EXIT_OK
+
+
+def _check_schema_name(schema: str) -> None:
+    if not schema or len(schema) > 63 or schema.startswith("pg_") or schema == "information_schema":
+        raise UsageError(f"--schema: {schema!r} is not a usable schema name",
+                         hint="use 1-63 characters, not starting with pg_")

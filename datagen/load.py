@@ -1,0 +1,227 @@
+"""Stage 3: replace the tables in PostgreSQL, all in one transaction, with binary COPY.
+
+Order inside the transaction: advisory lock, create what is missing, check what exists, drop our keys,
+TRUNCATE, COPY every table, add the keys back, COMMIT. Any failure (or a kill) before COMMIT leaves the
+previous data exactly as it was: PostgreSQL rolls the whole transaction back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pgpq
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from datagen.db import Target, connect, describe, redact
+from datagen.errors import DatabaseError, RefusedError
+from datagen.tables import TABLES, Table
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call overhead, small enough for memory
+OWNER_COMMENT = "managed by datagen: replaced by `just generate`"
+# Tests set this to "<table>:<seconds>" to pause inside that table's COPY, so that a kill lands mid-load.
+FAULT_ENV = "DATAGEN_TEST_PAUSE_IN_COPY"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows: dict[str, int]
+    copy_seconds: dict[str, float]
+    constraint_seconds: float
+    total_seconds: float
+    replaced_rows: int
+
+
+def existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict[str, int]:
+    """Row counts of the tables that already exist in the schema (missing tables are left out)."""
+    with connect(target) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
+            (schema, [t.name for t in tables]),
+        )
+        present = {r[0] for r in cur.fetchall()}
+        counts = {}
+        for t in tables:
+            if t.name in present:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                         sql.Identifier(t.name)))
+                row = cur.fetchone()
+                counts[t.key] = int(row[0]) if row else 0
+        return counts
+
+
+def confirm_replace(counts: dict[str, int], schema: str, *, yes: bool) -> None:
+    """Ask before replacing rows; refuse without a terminal unless --yes."""
+    total = sum(counts.values())
+    if total == 0 or yes:
+        return
+    question = f"Replace {len(counts)} tables in schema {schema} holding {total:,} rows? [y/N] "
+    if not sys.stdin.isatty():
+        raise RefusedError(
+            f"schema {schema} already holds {total:,} rows in {len(counts)} datagen tables and there is no "
+            "terminal to confirm replacing them; nothing was changed",
+            hint="pass --yes to replace them (the old data stays until the new load commits)",
+        )
+    print(question, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise RefusedError("not confirmed; nothing was changed")
+
+
+def load(
+    frames: dict[str, pl.DataFrame],
+    target: Target,
+    *,
+    schema: str,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> LoadResult:
+    """Replace the given tables with the frames in one transaction; returns per-table timings."""
+    tables = [TABLES[k] for k in frames]
+    t0 = time.perf_counter()
+    rows: dict[str, int] = {}
+    copy_s: dict[str, float] = {}
+    try:
+        with connect(target) as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
+                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                _create_missing(cur, schema, tables)
+                _check_existing(cur, schema, tables)
+                replaced = _drop_keys_and_truncate(cur, schema, tables)
+                for t in tables:
+                    ts = time.perf_counter()
+                    _copy(cur, schema, t, frames[t.key], on_progress)
+                    copy_s[t.key] = time.perf_counter() - ts
+                    rows[t.key] = frames[t.key].height
+                tc = time.perf_counter()
+                _add_keys(cur, schema, tables)
+                constraint_s = time.perf_counter() - tc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
+                            f"{redact(str(exc).splitlines()[0])}") from None
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"lost the connection to {describe(target.conninfo)} during the load; the transaction was rolled "
+            f"back and the previous data is intact: {redact(str(exc).strip().splitlines()[0])}",
+            hint="re-run the command once the server is reachable",
+        ) from None
+    except psycopg.Error as exc:
+        raise DatabaseError(f"PostgreSQL refused the load; nothing was changed: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+    return LoadResult(rows=rows, copy_seconds=copy_s, constraint_seconds=constraint_s,
+                      total_seconds=time.perf_counter() - t0, replaced_rows=replaced)
+
+
+def _lock_key(schema: str) -> int:
+    # one advisory lock per target schema: two loads into the same schema queue instead of interleaving
+    return zlib.crc32(f"datagen:{schema}".encode()) - 2**31
+
+
+def ddl(name: str, schema: str) -> sql.Composed:
+    """A file of sql/ with {schema} bound to the target schema as an identifier."""
+    text = (SQL_DIR / name).read_text(encoding="utf-8")
+    return sql.SQL(text).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+
+
+def _create_missing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
+    cur.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, [t.name for t in tables]))
+    present = {r[0] for r in cur.fetchall()}
+    if len(present) == len(tables):
+        return
+    cur.execute(ddl("core_tables.sql", schema))
+    for t in tables:
+        if t.name not in present:
+            cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
+                sql.Identifier(schema), sql.Identifier(t.name), sql.Literal(OWNER_COMMENT)))
+
+
+def _check_existing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
+    """A table of ours whose columns differ from the declaration is in the way: refuse, change nothing."""
+    for t in tables:
+        cur.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (schema, t.name))
+        found = dict(cur.fetchall())
+        wanted = {c.name: c.pg_type for c in t.columns}
+        missing = [c for c in wanted if c not in found]
+        wrong = [f"{c} is {found[c]}, expected {wanted[c]}" for c in wanted if c in found and found[c] != wanted[c]]
+        if missing or wrong:
+            detail = "; ".join(([f"missing columns {', '.join(missing)}"] if missing else []) + wrong)
+            raise DatabaseError(
+                f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); "
+                "nothing was changed",
+                hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema",
+            )
+
+
+def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
+                            tables: Sequence[Table]) -> int:
+    s = sql.Identifier(schema)
+    for t in tables:
+        for fk in t.foreign_keys:
+            cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}").format(
+                s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk))))
+    for t in tables:
+        cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}").format(
+            s, sql.Identifier(t.name), sql.Identifier(t.pk_constraint())))
+    total = 0
+    for t in tables:
+        cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(s, sql.Identifier(t.name)))
+        row = cur.fetchone()
+        total += int(row[0]) if row else 0
+    cur.execute(sql.SQL("TRUNCATE {}").format(
+        sql.SQL(", ").join(sql.SQL("{}.{}").format(s, sql.Identifier(t.name)) for t in tables)))
+    return total
+
+
+def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, frame: pl.DataFrame,
+          on_progress: Callable[[str, int], None] | None) -> None:
+    arrow = frame.select(table.column_names).to_arrow()
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+    stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(schema), sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names))
+    pause = _fault_pause(table.key)
+    with cur.copy(stmt) as copy:
+        copy.write(encoder.write_header())
+        for batch in arrow.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            copy.write(encoder.write_batch(batch))
+            if pause:
+                copy.write(b"")
+                time.sleep(pause)
+                pause = 0.0
+            if on_progress is not None:
+                on_progress(table.key, batch.num_rows)
+        copy.write(encoder.finish())
+
+
+def _fault_pause(table: str) -> float:
+    spec = os.environ.get(FAULT_ENV, "")
+    name, _, seconds = spec.partition(":")
+    return float(seconds or 0) if name == table else 0.0
+
+
+def _add_keys(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
+    s = sql.Identifier(schema)
+    for t in tables:
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            s, sql.Identifier(t.name), sql.Identifier(t.pk_constraint()), sql.Identifier(t.primary_key)))
+    for t in tables:
+        for fk in t.foreign_keys:
+            parent = TABLES[fk.parent]
+            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})").format(
+                s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk)), sql.Identifier(fk.column),
+                s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))

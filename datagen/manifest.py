@@ -1,0 +1,51 @@
+"""Content fingerprints and the manifest every generate run writes (what validate will compare against)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from datagen.tables import TABLES
+
+MANIFEST_VERSION = 1
+# Two fixed seeds for polars' row hash: the fingerprint is only meaningful with the locked polars version.
+_HASH_SEEDS = (0x7A9F51C3, 0x1D2B6E45)
+
+
+def fingerprint(frame: pl.DataFrame, table: str) -> str:
+    """Order-independent content hash of a table's declared columns: row count plus a 128-bit row-hash sum."""
+    cols = TABLES[table].column_names
+    conformed = frame.select([pl.col(c).cast(TABLES[table].polars_schema[c]) for c in cols])
+    h1 = conformed.hash_rows(seed=_HASH_SEEDS[0]).to_numpy()
+    h2 = conformed.hash_rows(seed=_HASH_SEEDS[1]).to_numpy()
+    # uint64 sums wrap around on overflow, which is what we want: a sum modulo 2**64
+    s1 = int(np.sum(h1, dtype=np.uint64)) if h1.size else 0
+    s2 = int(np.sum(h2, dtype=np.uint64)) if h2.size else 0
+    return f"{frame.height}:{s1:016x}{s2:016x}"
+
+
+def build_manifest(frames: dict[str, pl.DataFrame], *, seed: int, config_path: str, schema: str,
+                   target: str) -> dict[str, Any]:
+    tables = {}
+    for key, frame in frames.items():
+        ids = frame[TABLES[key].primary_key]
+        tables[key] = {
+            "table": TABLES[key].name,
+            "rows": frame.height,
+            "id_min": int(ids.min()) if frame.height else None,  # type: ignore[arg-type]
+            "id_max": int(ids.max()) if frame.height else None,  # type: ignore[arg-type]
+            "fingerprint": fingerprint(frame, key),
+        }
+    return {"manifest_version": MANIFEST_VERSION, "seed": seed, "config": config_path, "schema": schema,
+            "target": target, "tables": tables}
+
+
+def write_manifest(manifest: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader never sees half a manifest

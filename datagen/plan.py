@@ -1,0 +1,59 @@
+"""The count plan: what the config promises on average, the bounds it allows, and what this seed draws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from datagen.config import Config, CountShape
+
+# The legacy runbook's promised counts, shown beside ours so the difference is visible.
+RUNBOOK_EXPECTED = {"accounts": 150, "locations": 800, "devices": 25_000, "users": 5_000, "subscriptions": 180}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    table: str
+    runbook: int | None
+    expected: float  # mean over seeds under this config
+    minimum: int
+    maximum: int
+    planned: int  # drawn for this seed
+    id_range: tuple[int, int]
+
+    @property
+    def fits(self) -> bool:
+        return self.planned <= self.id_range[1] - self.id_range[0] + 1
+
+
+def mean_count(lo: int, hi: int, shape: CountShape) -> float:
+    """Exact mean of lo + floor((hi - lo + 1) * u**skew), capped at hi, for u uniform on [0, 1)."""
+    width = hi - lo + 1
+    j = np.arange(1, width, dtype=np.float64)
+    # P(value >= lo + j) = P(u**skew >= j / width) = 1 - (j / width) ** (1 / skew)
+    return lo + float(np.sum(1.0 - (j / width) ** (1.0 / shape.skew)))
+
+
+def make_plan(cfg: Config, planned: dict[str, int]) -> list[PlanRow]:
+    per_size = cfg.accounts_per_size()
+    loc_shape, dev_shape, usr_shape = (cfg.count_shape(k) for k in ("locations", "devices_per_location", "users"))
+    exp = {"accounts": float(cfg.accounts_total), "locations": 0.0, "devices": 0.0, "users": 0.0}
+    lo = {"accounts": cfg.accounts_total, "locations": 0, "devices": 0, "users": 0}
+    hi = dict(lo)
+    for s in cfg.sizes:
+        n = per_size[s.name]
+        e_loc = mean_count(*s.locations, loc_shape)
+        exp["locations"] += n * e_loc
+        exp["devices"] += n * e_loc * mean_count(*s.devices_per_location, dev_shape)
+        exp["users"] += n * mean_count(*s.users, usr_shape)
+        lo["locations"] += n * s.locations[0]
+        hi["locations"] += n * s.locations[1]
+        lo["devices"] += n * s.locations[0] * s.devices_per_location[0]
+        hi["devices"] += n * s.locations[1] * s.devices_per_location[1]
+        lo["users"] += n * s.users[0]
+        hi["users"] += n * s.users[1]
+    exp["subscriptions"] = float("nan")  # depends on upgrades drawn per account: between 1x and 2x accounts
+    lo["subscriptions"], hi["subscriptions"] = cfg.accounts_total, 2 * cfg.accounts_total
+    return [PlanRow(t, RUNBOOK_EXPECTED.get(t), exp[t], lo[t], hi[t], planned.get(t, 0), cfg.id_range(t))
+            for t in ("accounts", "locations", "devices", "users", "subscriptions")]

@@ -1,0 +1,109 @@
+"""What the user sees: progress while it works, and a summary (plan, checks, loads, distributions) at the end."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from datagen.checks import Outcome
+from datagen.config import Config
+from datagen.plan import PlanRow
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress(total_rows: int, label: str, *, enabled: bool) -> Iterator[Any]:
+    """A rows progress bar on stderr when it is a terminal; a no-op advance function otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _table, _n: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total_rows)
+
+        def advance(table: str, n: int) -> None:
+            bar.update(task, advance=n, description=f"{label} {table}")
+        yield advance
+
+
+def plan_table(rows: Sequence[PlanRow]) -> RichTable:
+    t = RichTable(title="Plan (nothing written)", title_justify="left")
+    for col in ("table", "runbook", "expected", "min", "max", "planned (this seed)", "id range", "fits"):
+        t.add_column(col, justify="left" if col == "table" else "right")
+    for r in rows:
+        t.add_row(r.table, f"~{r.runbook:,}" if r.runbook else "", "" if math.isnan(r.expected) else f"{r.expected:,.0f}",
+                  f"{r.minimum:,}", f"{r.maximum:,}", f"{r.planned:,}", f"{r.id_range[0]:,}-{r.id_range[1]:,}",
+                  "yes" if r.fits else "NO")
+    return t
+
+
+def checks_table(outcomes: Sequence[Outcome]) -> RichTable:
+    t = RichTable(title="Checks", title_justify="left")
+    for col in ("check", "status", "violations", "sample keys", "ms"):
+        t.add_column(col, justify="right" if col in ("violations", "ms") else "left")
+    for o in outcomes:
+        t.add_row(o.check.name, "pass" if o.passed else "[bold red]FAIL[/]", f"{o.violations:,}",
+                  ", ".join(map(str, o.sample)), f"{o.seconds * 1000:.1f}")
+    return t
+
+
+def failures_text(outcomes: Sequence[Outcome]) -> str:
+    bad = [o for o in outcomes if not o.passed]
+    lines = [f"{len(bad)} check(s) failed before the load; nothing was written:"]
+    lines += [f"  {o.check.name}: {o.violations:,} violation(s) ({o.check.description}); "
+              f"sample keys: {', '.join(map(str, o.sample))}" for o in bad]
+    return "\n".join(lines)
+
+
+def load_table(rows: dict[str, int], copy_s: dict[str, float], fingerprints: dict[str, str]) -> RichTable:
+    t = RichTable(title="Loaded", title_justify="left")
+    for col in ("table", "rows", "COPY s", "rows/s", "fingerprint"):
+        t.add_column(col, justify="left" if col in ("table", "fingerprint") else "right")
+    for key, n in rows.items():
+        s = copy_s.get(key, 0.0)
+        t.add_row(key, f"{n:,}", f"{s:.3f}", f"{n / s:,.0f}" if s > 0 else "", fingerprints.get(key, ""))
+    return t
+
+
+def stages_table(stages: dict[str, float], total_rows: int) -> RichTable:
+    t = RichTable(title="Stages", title_justify="left")
+    for col in ("stage", "seconds", "rows/s"):
+        t.add_column(col, justify="left" if col == "stage" else "right")
+    for name, s in stages.items():
+        t.add_row(name, f"{s:.3f}", f"{total_rows / s:,.0f}" if s > 0 else "")
+    return t
+
+
+def _mix(frame: pl.DataFrame, column: str, shares: Sequence[tuple[str, float]]) -> list[tuple[str, int, float, float]]:
+    counts = dict(frame.group_by(column).len().iter_rows())
+    n = max(frame.height, 1)
+    names = [k for k, _ in shares] + sorted(str(k) for k in counts if k not in dict(shares))
+    return [(k, int(counts.get(k, 0)), counts.get(k, 0) / n, dict(shares).get(k, 0.0)) for k in names]
+
+
+def distribution_table(frames: dict[str, pl.DataFrame], cfg: Config) -> RichTable:
+    t = RichTable(title="Distributions against the config", title_justify="left")
+    for col in ("column", "value", "rows", "share", "config"):
+        t.add_column(col, justify="left" if col in ("column", "value") else "right")
+    sections = [
+        ("accounts.size", frames["accounts"], "size", [(s.name, s.share) for s in cfg.sizes]),
+        ("accounts.industry", frames["accounts"], "industry", [(i.name, i.share) for i in cfg.industries]),
+        ("devices.status", frames["devices"], "status", list(cfg.devices.operational_status)),
+        ("devices.device_type", frames["devices"], "device_type", [(d.name, d.share) for d in cfg.devices.types]),
+        ("users.role", frames["users"], "role", [(r.name, r.share) for r in cfg.roles]),
+    ]
+    for label, frame, column, shares in sections:
+        for value, n, share, want in _mix(frame, column, shares):
+            t.add_row(label, value, f"{n:,}", f"{share:.3f}", f"{want:.3f}")
+            label = ""
+    return t
