@@ -419,9 +419,9 @@ def _roles(node: Node) -> tuple[Role, ...]:
     for name, n in node.entries():
         f = n.mapping(("share", "permissions"))
         out.append(Role(name=name, share=f["share"].share(), permissions=f["permissions"].str()))
-    check_shares(node, {r.name: r.share for r in out})
     if "admin" not in {r.name for r in out}:
         raise node.fail("must include the role admin (every account's first user is its admin)")
+    check_shares(node, {r.name: r.share for r in out})
     return tuple(out)
 
 

@@ -1,0 +1,39 @@
+# datagen recipes. Extra arguments pass through to the CLI, e.g. `just generate --dry-run`.
+# Recipes read DATABASE_URL; without it (and without PG* variables) they use the embedded server.
+
+set positional-arguments
+
+python := if path_exists(justfile_directory() / ".venv/bin/python") == "true" { justfile_directory() / ".venv/bin/python" } else { "python3" }
+
+# List the recipes
+default:
+    @just --list
+
+# Generate the core entities and load them with COPY (--dry-run, --yes, --schema, --config ...)
+generate *args:
+    {{python}} -m datagen generate "$@"
+
+# Run the validation catalogue on freshly generated data (--json for CI)
+validate *args:
+    {{python}} -m datagen validate "$@"
+
+# Run the full test suite (TEST_DATABASE_URL or the embedded server)
+test *args:
+    {{python}} -m pytest "$@"
+
+# Lint and type-check exactly as CI does
+lint:
+    {{python}} -m ruff check datagen tests benchmarks
+    {{python}} -m mypy
+
+# Start (or reuse) the embedded PostgreSQL server and print its URL
+db-url:
+    {{python}} -m datagen db-url
+
+# Stop the embedded PostgreSQL server
+db-stop:
+    {{python}} -m datagen db-stop
+
+# Benchmark the default `just generate` end to end (embedded server already running)
+bench *args:
+    {{python}} benchmarks/bench_generate.py "$@"

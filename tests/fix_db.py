@@ -1,0 +1,90 @@
+"""Shared fixtures: a real PostgreSQL (TEST_DATABASE_URL or the embedded server) and a fresh schema per test."""
+
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+import psycopg
+import pytest
+import yaml
+from hypothesis import HealthCheck, settings
+from psycopg import sql
+
+from datagen import embedded
+from datagen.config import DEFAULT_CONFIG, Config, load_config
+from datagen.generate import Generated, generate
+from datagen.tables import TABLES
+
+settings.register_profile("ci", max_examples=15, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    """The test server: TEST_DATABASE_URL (CI sets it) or the embedded server."""
+    return os.environ.get("TEST_DATABASE_URL") or embedded.ensure_server()
+
+
+@pytest.fixture
+def schema(db_url: str) -> Iterator[str]:
+    """A fresh, empty schema name; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_env(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> str:
+    """Environment for running the CLI in-process against the test server."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "home"))
+    return db_url
+
+
+@pytest.fixture(scope="session")
+def cfg() -> Config:
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def default_gen(cfg: Config) -> Generated:
+    return generate(cfg)
+
+
+@pytest.fixture(scope="session")
+def raw_config() -> dict[str, Any]:
+    with open(DEFAULT_CONFIG, encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.safe_load(fh)
+    return data
+
+
+@pytest.fixture
+def config_dict(raw_config: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of the shipped config, free to mutate."""
+    return copy.deepcopy(raw_config)
+
+
+def read_table(url: str, schema: str, key: str) -> pl.DataFrame:
+    """A loaded table read back into Polars with the declared dtypes."""
+    t = TABLES[key]
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT {} FROM {}.{} ORDER BY {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names), sql.Identifier(schema),
+            sql.Identifier(t.name), sql.Identifier(t.primary_key)))
+        rows = cur.fetchall()
+    return pl.DataFrame(rows, schema=t.polars_schema, orient="row")
+
+
+def table_exists(url: str, schema: str, key: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TABLES[key].name}',)).fetchone()
+    return row is not None and row[0] is not None

@@ -1,0 +1,51 @@
+"""The DDL in sql/ and the declarations in datagen/tables.py agree, column by column and key by key."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from datagen.load import ddl
+from datagen.tables import CORE_TABLES, TABLES
+
+
+def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(ddl("core_tables.sql", schema))
+        conn.execute(ddl("core_constraints.sql", schema))
+        for t in CORE_TABLES:
+            cols = conn.execute(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
+                "ORDER BY a.attnum", (schema, t.name)).fetchall()
+            assert cols == [(c.name, c.pg_type, not c.nullable) for c in t.columns], t.key
+            cons = conn.execute(
+                "SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con "
+                "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('p', 'f') ORDER BY con.conname", (schema, t.name)).fetchall()
+            want = {(t.pk_constraint(), "p", f"PRIMARY KEY ({t.primary_key})")}
+            for fk in t.foreign_keys:
+                parent = TABLES[fk.parent]
+                want.add((t.fk_constraint(fk), "f",
+                          f"FOREIGN KEY ({fk.column}) REFERENCES {schema}.{parent.name}({fk.parent_column})"))
+            assert set(cons) == want, t.key
+
+
+def test_every_staging_column_is_declared() -> None:
+    # the columns the dbt staging models read (reference raw-tables.md §2-6, column S)
+    staging = {
+        "accounts": "id name email business_type location_count created_at updated_at",
+        "locations": "id customer_id name address city state zip_code country location_type business_type size "
+                     "expected_device_count install_date created_at updated_at",
+        "users": "id customer_id first_name last_name email role created_date last_login_date created_at updated_at",
+        "devices": "id location_id device_type category manufacturer model serial_number install_date "
+                   "warranty_expiry purchase_price firmware_version ip_address mac_address status usage_pattern "
+                   "expected_lifespan_years energy_consumption_watts network_connectivity created_at updated_at",
+        "subscriptions": "id customer_id plan_name status start_date end_date monthly_price billing_cycle "
+                         "created_at updated_at",
+    }
+    for key, cols in staging.items():
+        missing = set(cols.split()) - set(TABLES[key].column_names)
+        assert not missing, (key, missing)
