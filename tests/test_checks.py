@@ -1,0 +1,109 @@
+"""Every check in the catalogue fails on data corrupted for it, and names the offending key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import polars as pl
+import pytest
+
+from datagen.checks import catalogue, run_checks
+from datagen.config import Config
+from datagen.generate import Generated
+
+Frames = dict[str, pl.DataFrame]
+
+
+def _with(frames: Frames, key: str, frame: pl.DataFrame) -> Frames:
+    out = dict(frames)
+    out[key] = frame
+    return out
+
+
+def _set(frames: Frames, key: str, row_id: int, **values: object) -> Frames:
+    f = frames[key]
+    exprs = [pl.when(pl.col("id") == row_id).then(pl.lit(v, dtype=f.schema[c])).otherwise(pl.col(c)).alias(c)
+             for c, v in values.items()]
+    return _with(frames, key, f.with_columns(exprs))
+
+
+def _duplicate_row(frames: Frames, key: str) -> Frames:
+    f = frames[key]
+    return _with(frames, key, pl.concat([f, f.head(1)]))
+
+
+def _drop(frames: Frames, key: str, row_id: int, col: str = "id") -> Frames:
+    return _with(frames, key, frames[key].filter(pl.col(col) != row_id))
+
+
+LATE = dt.datetime(2030, 1, 1)
+EARLY = dt.datetime(2000, 1, 1)
+
+# check name -> (corruption, the key the check must report)
+MUTATIONS: dict[str, tuple[Callable[[Frames], Frames], object]] = {}
+for t in ("accounts", "locations", "devices", "users", "subscriptions"):
+    MUTATIONS[f"{t}.pk_unique"] = (lambda f, t=t: _duplicate_row(f, t), 1)
+    MUTATIONS[f"{t}.ids_in_range"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 999_999_999)
+    MUTATIONS[f"{t}.ids_sequential"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 2)
+    MUTATIONS[f"{t}.within_time_range"] = (lambda f, t=t: _set(f, t, 3, updated_at=LATE), 3)
+MUTATIONS.update({
+    "locations.customer_id_fk": (lambda f: _set(f, "locations", 5, customer_id=9999), 5),
+    "devices.location_id_fk": (lambda f: _set(f, "devices", 7, location_id=99_999), 7),
+    "devices.customer_id_fk": (lambda f: _set(f, "devices", 8, customer_id=9999), 8),
+    "users.customer_id_fk": (lambda f: _set(f, "users", 9, customer_id=9999), 9),
+    "subscriptions.customer_id_fk": (lambda f: _set(f, "subscriptions", 4, customer_id=9999), 4),
+    "devices.customer_id_matches_locations": (lambda f: _set(f, "devices", 10, customer_id=150), 10),
+    "locations.after_accounts": (lambda f: _set(f, "locations", 11, created_at=EARLY), 11),
+    "devices.after_locations": (lambda f: _set(f, "devices", 12, created_at=EARLY), 12),
+    "users.after_accounts": (lambda f: _set(f, "users", 13, created_at=EARLY), 13),
+    "subscriptions.after_accounts": (lambda f: _set(f, "subscriptions", 5, start_date=EARLY.date()), 5),
+    "accounts.has_locations": (lambda f: _drop(f, "locations", 1, "customer_id"), 1),
+    "accounts.has_users": (lambda f: _drop(f, "users", 2, "customer_id"), 2),
+    "locations.has_devices": (lambda f: _drop(f, "devices", 3, "location_id"), 3),
+    "accounts.size_mix_exact": (lambda f: _set(f, "accounts", 1, size="enterprise"), "small"),
+})
+
+
+def _second_active(f: Frames) -> Frames:
+    subs = f["subscriptions"]
+    extra = subs.filter(pl.col("status") == "active").head(1).with_columns(
+        id=pl.lit(subs["id"].max() + 1, dtype=pl.Int32), start_date=pl.lit(dt.date(2025, 6, 1)), end_date=None)
+    return _with(f, "subscriptions", pl.concat([subs, extra]))
+
+
+def _first_active(f: Frames) -> tuple[int, int]:
+    row = f["subscriptions"].filter(pl.col("status") == "active").row(0, named=True)
+    return int(row["id"]), int(row["customer_id"])
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_check_fails_on_its_corruption(name: str, cfg: Config, default_gen: Generated) -> None:
+    corrupt, key = MUTATIONS[name]
+    frames = corrupt(default_gen.frames)
+    outcome = next(o for o in run_checks(frames, cfg) if o.check.name == name)
+    assert outcome.violations >= 1
+    assert key in outcome.sample
+
+
+def test_subscription_rules_fail_on_their_corruptions(cfg: Config, default_gen: Generated) -> None:
+    f = default_gen.frames
+    sub_id, customer = _first_active(f)
+    bad = {o.check.name: o for o in run_checks(_second_active(f), cfg)}
+    assert customer in bad["subscriptions.one_live_per_account"].sample
+    assert not bad["subscriptions.no_overlap"].passed
+
+    bad = {o.check.name: o for o in run_checks(_set(f, "subscriptions", sub_id, monthly_price=1.0), cfg)}
+    assert sub_id in bad["subscriptions.price_matches_tier"].sample
+
+    big = f["subscriptions"].filter((pl.col("status") == "active") & (pl.col("plan_name") != "enterprise")).row(
+        0, named=True)
+    moved = f["devices"].with_columns(customer_id=pl.lit(big["customer_id"], dtype=pl.Int32))
+    bad = {o.check.name: o for o in run_checks(_with(f, "devices", moved), cfg)}
+    assert big["id"] in bad["subscriptions.within_tier_limit"].sample
+
+
+def test_every_check_has_a_mutation() -> None:
+    covered = set(MUTATIONS) | {"subscriptions.one_live_per_account", "subscriptions.no_overlap",
+                                "subscriptions.price_matches_tier", "subscriptions.within_tier_limit"}
+    assert {c.name for c in catalogue()} == covered

@@ -1,0 +1,146 @@
+"""The loader on a real PostgreSQL: end to end, the runbook's SQL checks, refusal, kill mid-COPY, bad targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from datagen.cli import main
+from datagen.manifest import fingerprint
+from datagen.tables import CORE_TABLES
+from tests.fix_db import read_table, table_exists
+from tests.test_generate import PINNED
+
+
+def _fingerprints(url: str, schema: str) -> dict[str, str]:
+    return {t.key: fingerprint(read_table(url, schema, t.key), t.key) for t in CORE_TABLES}
+
+
+def test_generate_loads_the_default_dataset(db_env: str, schema: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "m.json"
+    assert main(["generate", "--schema", schema, "--yes", "--manifest", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "Loaded 28,573 rows" in out and "Distributions" in out and "Stages" in out
+    s = sql.Identifier(schema)
+    with psycopg.connect(db_env) as conn:
+        orphans = conn.execute(sql.SQL(
+            "SELECT COUNT(*) FROM {}.app_database_devices d LEFT JOIN {}.app_database_locations l "
+            "ON d.location_id = l.id WHERE l.id IS NULL").format(s, s)).fetchone()
+        span = conn.execute(sql.SQL("SELECT MIN(id), MAX(id), COUNT(*) FROM {}.app_database_devices").format(s)
+                            ).fetchone()
+        accounts = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}.app_database_accounts").format(s)).fetchone()
+        fks = conn.execute("SELECT count(*) FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace "
+                           "WHERE n.nspname = %s AND con.contype = 'f'", (schema,)).fetchone()
+    assert orphans == (0,)
+    assert span is not None and span[0] >= 1 and span[1] <= 30000 and span[2] == 25022
+    assert accounts == (150,)
+    assert fks == (5,)
+    assert _fingerprints(db_env, schema) == PINNED
+    written = json.loads(manifest.read_text())
+    assert {k: v["fingerprint"] for k, v in written["tables"].items()} == PINNED
+    assert written["seed"] == 42
+
+
+def test_replacing_without_terminal_or_yes_refuses(db_env: str, schema: str, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["generate", "--schema", schema]) == 2
+    err = capsys.readouterr().err
+    assert "28,573 rows" in err and "--yes" in err and "Traceback" not in err
+    assert _fingerprints(db_env, schema) == PINNED
+
+
+def _changed_config(raw_config: dict[str, Any], path: Path) -> Path:
+    raw = dict(raw_config)
+    raw["seed"] = 7
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_kill_during_copy_leaves_previous_data(db_env: str, schema: str, raw_config: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
+    env = {**os.environ, "DATABASE_URL": db_env, "DATAGEN_TEST_PAUSE_IN_COPY": "devices:60"}
+    cfg_path = _changed_config(raw_config, tmp_path / "seed7.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "datagen", "generate", "--schema", schema, "--yes",
+                             "--config", str(cfg_path), "--no-progress"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        copying = False
+        with psycopg.connect(db_env, autocommit=True) as conn:
+            while time.monotonic() < deadline and not copying:
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen' "
+                                   "AND query LIKE %s", (f"COPY \"{schema}\".\"app_database_devices\"%",)).fetchone()
+                copying = bool(row and row[0])
+                time.sleep(0.05)
+        assert copying, "the loader never reached the devices COPY"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the server notices the dead client and rolls back; wait for its backend to go away
+    with psycopg.connect(db_env, autocommit=True) as conn:
+        for _ in range(100):
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen'").fetchone()
+            if row == (0,):
+                break
+            time.sleep(0.1)
+    assert _fingerprints(db_env, schema) == PINNED
+    # and a re-run completes
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress", "--config", str(cfg_path)]) == 0
+    assert _fingerprints(db_env, schema) != PINNED
+
+
+def test_foreign_table_in_the_way_is_refused(db_env: str, schema: str, capsys: pytest.CaptureFixture[str]) -> None:
+    s = sql.Identifier(schema)
+    with psycopg.connect(db_env, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        conn.execute(sql.SQL("CREATE TABLE {}.app_database_accounts (id varchar(50), name text)").format(s))
+        conn.execute(sql.SQL("INSERT INTO {}.app_database_accounts VALUES ('a', 'keep me')").format(s))
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{schema}.app_database_accounts is in the way" in err
+    with psycopg.connect(db_env) as conn:
+        assert conn.execute(sql.SQL("SELECT * FROM {}.app_database_accounts").format(s)).fetchall() == [
+            ("a", "keep me")]
+    assert not table_exists(db_env, schema, "devices")
+
+
+def test_unreachable_server_names_host_and_hides_password(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://loader:s3cret-Pw@127.0.0.1:1/tapflow")
+    assert main(["generate", "--yes", "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert "127.0.0.1:1/tapflow" in captured.err
+    assert "s3cret-Pw" not in captured.err + captured.out
+    assert "Traceback" not in captured.err
+
+
+def test_dry_run_writes_nothing(db_env: str, schema: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--schema", schema, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Plan (nothing written)" in out and "25,022" in out
+    assert not table_exists(db_env, schema, "accounts")
+
+
+def test_validate_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True
+    assert len(report["checks"]) >= 35
