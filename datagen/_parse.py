@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
@@ -72,14 +73,14 @@ class Node:
         return [self.child(i) for i in range(len(self.value))]
 
     # -- scalars ----------------------------------------------------------------------------------------
-    def int(self, *, lo: int | None = None, hi: int | None = None) -> int:
+    def int(self, *, lo: builtins.int | None = None, hi: builtins.int | None = None) -> builtins.int:
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.fail(f"must be an integer, got {type_name(v)} {v!r}")
         self._bounds(v, lo, hi)
         return v
 
-    def float(self, *, lo: float | None = None, hi: float | None = None) -> float:
+    def float(self, *, lo: builtins.float | None = None, hi: builtins.float | None = None) -> builtins.float:
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.fail(f"must be a number, got {type_name(v)} {v!r}")
@@ -88,7 +89,7 @@ class Node:
         self._bounds(v, lo, hi)
         return float(v)
 
-    def str(self, *, choices: tuple[str, ...] | None = None, max_len: int = 200) -> str:
+    def str(self, *, choices: tuple[builtins.str, ...] | None = None, max_len: builtins.int = 200) -> builtins.str:
         v = self.value
         if not isinstance(v, str) or not v.strip():
             raise self.fail(f"must be a non-empty string, got {type_name(v)} {v!r}")
@@ -111,24 +112,28 @@ class Node:
                 pass
         raise self.fail(f"must be a date written YYYY-MM-DD, got {v!r}")
 
-    def share(self) -> float:
+    def share(self) -> builtins.float:
         return self.float(lo=0.0, hi=1.0)
 
-    def int_range(self, *, lo: int | None = None, hi: int | None = None) -> tuple[int, int]:
+    def int_range(
+        self, *, lo: builtins.int | None = None, hi: builtins.int | None = None
+    ) -> tuple[builtins.int, builtins.int]:
         a, b = self.items(min_len=2, max_len=2)
         lo_v, hi_v = a.int(lo=lo, hi=hi), b.int(lo=lo, hi=hi)
         if hi_v < lo_v:
             raise b.fail(f"must be >= the minimum {self.path}[0] ({lo_v}), got {hi_v}; write [min, max]")
         return lo_v, hi_v
 
-    def float_range(self, *, lo: float | None = None, hi: float | None = None) -> tuple[float, float]:
+    def float_range(
+        self, *, lo: builtins.float | None = None, hi: builtins.float | None = None
+    ) -> tuple[builtins.float, builtins.float]:
         a, b = self.items(min_len=2, max_len=2)
         lo_v, hi_v = a.float(lo=lo, hi=hi), b.float(lo=lo, hi=hi)
         if hi_v < lo_v:
             raise b.fail(f"must be >= the minimum {self.path}[0] ({lo_v:g}), got {hi_v:g}; write [min, max]")
         return lo_v, hi_v
 
-    def _bounds(self, v: float, lo: float | None, hi: float | None) -> None:
+    def _bounds(self, v: builtins.float, lo: builtins.float | None, hi: builtins.float | None) -> None:
         if lo is not None and v < lo:
             raise self.fail(f"must be >= {lo:g}, got {v!r}")
         if hi is not None and v > hi:

@@ -14,8 +14,17 @@ from datagen.errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tapflow.yaml"
 SIZE_ORDER = ("small", "medium", "large", "enterprise")
-ID_TABLES = ("accounts", "locations", "devices", "users", "subscriptions",
-             "tap_events", "user_sessions", "page_views", "feature_usage")
+ID_TABLES = (
+    "accounts",
+    "locations",
+    "devices",
+    "users",
+    "subscriptions",
+    "tap_events",
+    "user_sessions",
+    "page_views",
+    "feature_usage",
+)
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
 MAX_ACCOUNTS = 1_000_000  # keeps a typo (an extra zero or three) from planning a run that cannot finish
 
@@ -208,8 +217,9 @@ def load_config(path: Path | str | None = None) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(p), "config file not found",
-                          hint=f"pass --config PATH; the shipped config is {DEFAULT_CONFIG}") from None
+        raise ConfigError(
+            str(p), "config file not found", hint=f"pass --config PATH; the shipped config is {DEFAULT_CONFIG}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), f"cannot read config file: {exc}") from None
     try:
@@ -225,9 +235,24 @@ def parse_config(raw: Any) -> Config:
     """Validate a parsed YAML document (a dict) into a Config."""
     root = Node(raw, "")
     sec = root.mapping(
-        ("seed", "business_name", "time_range", "accounts", "industries", "regions", "locations", "devices",
-         "user_roles", "subscriptions", "events", "id_ranges", "growth_patterns", "churn", "maintenance",
-         "data_quality"),
+        (
+            "seed",
+            "business_name",
+            "time_range",
+            "accounts",
+            "industries",
+            "regions",
+            "locations",
+            "devices",
+            "user_roles",
+            "subscriptions",
+            "events",
+            "id_ranges",
+            "growth_patterns",
+            "churn",
+            "maintenance",
+            "data_quality",
+        ),
     )
     seed = sec["seed"].int(lo=0, hi=2**63 - 1)
 
@@ -258,8 +283,9 @@ def parse_config(raw: Any) -> Config:
     mt = sec["maintenance"].mapping(("interval_days", "types"))
     dq = sec["data_quality"].mapping(("null_rates", "validation_rules"))
     null_rates = tuple((k, n.float(lo=0.0, hi=1.0)) for k, n in dq["null_rates"].entries())
-    vr = dq["validation_rules"].mapping(("min_device_uptime", "min_location_operational", "max_mrr_variance",
-                                         "max_orphaned_records"))
+    vr = dq["validation_rules"].mapping(
+        ("min_device_uptime", "min_location_operational", "max_mrr_variance", "max_orphaned_records")
+    )
 
     cfg = Config(
         seed=seed,
@@ -295,9 +321,11 @@ def parse_config(raw: Any) -> Config:
     )
     acc_lo, acc_hi = cfg.id_range("accounts")
     if acc_hi - acc_lo + 1 < accounts:
-        raise ConfigError("id_ranges.accounts",
-                          f"holds {acc_hi - acc_lo + 1} ids but accounts.total is {accounts}",
-                          hint="widen id_ranges.accounts or lower accounts.total")
+        raise ConfigError(
+            "id_ranges.accounts",
+            f"holds {acc_hi - acc_lo + 1} ids but accounts.total is {accounts}",
+            hint="widen id_ranges.accounts or lower accounts.total",
+        )
     return cfg
 
 
@@ -316,14 +344,16 @@ def _accounts(node: Node) -> tuple[int, tuple[SizeSpec, ...], tuple[tuple[str, C
     sizes = []
     for name in SIZE_ORDER:
         s = sizes_map[name].mapping(("share", "locations", "devices_per_location", "users", "trial_days"))
-        sizes.append(SizeSpec(
-            name=name,
-            share=s["share"].share(),
-            locations=s["locations"].int_range(lo=1, hi=100_000),
-            devices_per_location=s["devices_per_location"].int_range(lo=1, hi=100_000),
-            users=s["users"].int_range(lo=1, hi=100_000),
-            trial_days=s["trial_days"].int(lo=1, hi=365),
-        ))
+        sizes.append(
+            SizeSpec(
+                name=name,
+                share=s["share"].share(),
+                locations=s["locations"].int_range(lo=1, hi=100_000),
+                devices_per_location=s["devices_per_location"].int_range(lo=1, hi=100_000),
+                users=s["users"].int_range(lo=1, hi=100_000),
+                trial_days=s["trial_days"].int(lo=1, hi=365),
+            )
+        )
     check_shares(sizes_node, {s.name: s.share for s in sizes})
     shapes_map = sec["count_shapes"].mapping(("locations", "devices_per_location", "users"))
     shapes = []
@@ -344,19 +374,72 @@ def _industries(node: Node) -> tuple[Industry, ...]:
     out = []
     for name, n in node.entries():
         f = n.mapping(("share", "name_suffixes", "venue_types"))
-        out.append(Industry(
-            name=name,
-            share=f["share"].share(),
-            name_suffixes=tuple(x.str(max_len=40) for x in f["name_suffixes"].items()),
-            venue_types=_shares(f["venue_types"]),
-        ))
+        out.append(
+            Industry(
+                name=name,
+                share=f["share"].share(),
+                name_suffixes=tuple(x.str(max_len=40) for x in f["name_suffixes"].items()),
+                venue_types=_shares(f["venue_types"]),
+            )
+        )
     check_shares(node, {i.name: i.share for i in out})
     return tuple(out)
 
 
 US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH "
-    "OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split()
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "DC",
+    ]
 )
 
 
@@ -376,25 +459,37 @@ def _regions(node: Node) -> tuple[Region, ...]:
 
 
 def _devices(node: Node) -> Devices:
-    sec = node.mapping(("types", "premium_price_factor", "firmware_by_generation", "warranty_years",
-                        "operational_status", "health_score", "connectivity", "usage_pattern"))
+    sec = node.mapping(
+        (
+            "types",
+            "premium_price_factor",
+            "firmware_by_generation",
+            "warranty_years",
+            "operational_status",
+            "health_score",
+            "connectivity",
+            "usage_pattern",
+        )
+    )
     types = []
     for name, n in sec["types"].entries():
         f = n.mapping(("share", "category", "price", "manufacturers"))
-        manus = tuple(
-            (m, tuple(x.str(max_len=40) for x in mn.items()))
-            for m, mn in f["manufacturers"].entries()
+        manus = tuple((m, tuple(x.str(max_len=40) for x in mn.items())) for m, mn in f["manufacturers"].entries())
+        types.append(
+            DeviceType(
+                name=name,
+                share=f["share"].share(),
+                category=f["category"].str(max_len=50),
+                price=f["price"].float_range(lo=0.0, hi=1e6),
+                manufacturers=manus,
+            )
         )
-        types.append(DeviceType(
-            name=name, share=f["share"].share(), category=f["category"].str(max_len=50),
-            price=f["price"].float_range(lo=0.0, hi=1e6), manufacturers=manus,
-        ))
     check_shares(sec["types"], {t.name: t.share for t in types})
     status = _shares(sec["operational_status"])
     known_status = ("online", "offline", "maintenance", "error")
-    for (k, _), n in zip(status, sec["operational_status"].entries(), strict=True):
+    for (k, _), (_, entry) in zip(status, sec["operational_status"].entries(), strict=True):
         if k not in known_status:
-            raise n[1].fail(f"unknown status {k!r}; staging knows {', '.join(known_status)}")
+            raise entry.fail(f"unknown status {k!r}; staging knows {', '.join(known_status)}")
     bands = []
     for name, n in sec["health_score"].entries():
         f = n.mapping(("share", "range"))
@@ -435,13 +530,15 @@ def _subscriptions(node: Node) -> Subscriptions:
         if tiers and tiers[-1].device_limit is None:
             raise n.fail(f"comes after the unlimited tier {tiers[-1].key!r}; list tiers from smallest to largest")
         if tiers and limit is not None and limit <= (tiers[-1].device_limit or 0):
-            raise lim_node.fail(f"must be > the previous tier's device_limit ({tiers[-1].device_limit}), "
-                                f"got {limit}; list tiers from smallest to largest")
-        tiers.append(Tier(key=key, name=f["name"].str(), price=f["price"].float(lo=0.0, hi=1e7),
-                          device_limit=limit))
+            raise lim_node.fail(
+                f"must be > the previous tier's device_limit ({tiers[-1].device_limit}), "
+                f"got {limit}; list tiers from smallest to largest"
+            )
+        tiers.append(Tier(key=key, name=f["name"].str(), price=f["price"].float(lo=0.0, hi=1e7), device_limit=limit))
     if tiers[-1].device_limit is not None:
-        raise sec["tiers"].fail("the last (largest) tier must have device_limit: null (unlimited), so every "
-                                "account fits a tier")
+        raise sec["tiers"].fail(
+            "the last (largest) tier must have device_limit: null (unlimited), so every account fits a tier"
+        )
     return Subscriptions(
         tiers=tuple(tiers),
         trial_price=sec["trial_price"].float(lo=0.0),
@@ -453,8 +550,9 @@ def _subscriptions(node: Node) -> Subscriptions:
 
 def _events(node: Node, roles: list[str], industries: list[str]) -> Events:
     sec = node.mapping(("tap_events", "feature_usage"))
-    tap = sec["tap_events"].mapping(("per_device_per_day", "volume_ml", "temperature_c", "pressure_psi",
-                                     "flow_rate_ml_per_sec"))
+    tap = sec["tap_events"].mapping(
+        ("per_device_per_day", "volume_ml", "temperature_c", "pressure_psi", "flow_rate_ml_per_sec")
+    )
     rates_node = tap["per_device_per_day"]
     rates_map = rates_node.mapping(tuple(industries))
     rates = []
@@ -483,8 +581,7 @@ def _events(node: Node, roles: list[str], industries: list[str]) -> Events:
             raise m["max"].fail(f"must be >= min ({a:g}), got {b:g}")
         return a, b
 
-    fu = sec["feature_usage"].mapping(("dashboard_views_per_day", "report_generation",
-                                       "api_calls_per_device_per_day"))
+    fu = sec["feature_usage"].mapping(("dashboard_views_per_day", "report_generation", "api_calls_per_device_per_day"))
     dv_map = fu["dashboard_views_per_day"].mapping(tuple(roles))
     return Events(
         tap_rates=tuple(rates),
@@ -513,9 +610,14 @@ def _growth(node: Node, span_days: int) -> tuple[tuple[GrowthPattern, ...], tupl
         f = n.mapping(("share", "days_before_end"))
         lo, hi = f["days_before_end"].int_range(lo=1)
         if hi > span_days:
-            raise f["days_before_end"].child(1).fail(
-                f"must be <= the length of time_range ({span_days} days), got {hi}",
-                hint="accounts would be created before time_range.start_date")
+            raise (
+                f["days_before_end"]
+                .child(1)
+                .fail(
+                    f"must be <= the length of time_range ({span_days} days), got {hi}",
+                    hint="accounts would be created before time_range.start_date",
+                )
+            )
         out.append(GrowthPattern(name=name, share=f["share"].share(), days_before_end=(lo, hi)))
     check_shares(sec["account_creation"], {g.name: g.share for g in out})
     rates = tuple((k, n.float(lo=0.0, hi=10.0)) for k, n in sec["monthly_growth_rate"].entries())

@@ -55,7 +55,7 @@ def existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict[
                 cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
                                                                          sql.Identifier(t.name)))
                 row = cur.fetchone()
-                counts[t.key] = int(row[0]) if row else 0
+                counts[t.key] = _as_int(row[0]) if row else 0
         return counts
 
 
@@ -90,21 +90,20 @@ def load(
     rows: dict[str, int] = {}
     copy_s: dict[str, float] = {}
     try:
-        with connect(target) as conn:
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
-                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-                _create_missing(cur, schema, tables)
-                _check_existing(cur, schema, tables)
-                replaced = _drop_keys_and_truncate(cur, schema, tables)
-                for t in tables:
-                    ts = time.perf_counter()
-                    _copy(cur, schema, t, frames[t.key], on_progress)
-                    copy_s[t.key] = time.perf_counter() - ts
-                    rows[t.key] = frames[t.key].height
-                tc = time.perf_counter()
-                _add_keys(cur, schema, tables)
-                constraint_s = time.perf_counter() - tc
+        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            _create_missing(cur, schema, tables)
+            _check_existing(cur, schema, tables)
+            replaced = _drop_keys_and_truncate(cur, schema, tables)
+            for t in tables:
+                ts = time.perf_counter()
+                _copy(cur, schema, t, frames[t.key], on_progress)
+                copy_s[t.key] = time.perf_counter() - ts
+                rows[t.key] = frames[t.key].height
+            tc = time.perf_counter()
+            _add_keys(cur, schema, tables)
+            constraint_s = time.perf_counter() - tc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
                             f"{redact(str(exc).splitlines()[0])}") from None
@@ -121,6 +120,11 @@ def load(
                       total_seconds=time.perf_counter() - t0, replaced_rows=replaced)
 
 
+def _as_int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
 def _lock_key(schema: str) -> int:
     # one advisory lock per target schema: two loads into the same schema queue instead of interleaving
     return zlib.crc32(f"datagen:{schema}".encode()) - 2**31
@@ -129,7 +133,7 @@ def _lock_key(schema: str) -> int:
 def ddl(name: str, schema: str) -> sql.Composed:
     """A file of sql/ with {schema} bound to the target schema as an identifier."""
     text = (SQL_DIR / name).read_text(encoding="utf-8")
-    return sql.SQL(text).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+    return sql.SQL(text).format(schema=sql.Identifier(schema))
 
 
 def _create_missing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
@@ -154,7 +158,7 @@ def _check_existing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables
             "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (schema, t.name))
-        found = dict(cur.fetchall())
+        found = {str(name): str(typ) for name, typ in cur.fetchall()}
         wanted = {c.name: c.pg_type for c in t.columns}
         missing = [c for c in wanted if c not in found]
         wrong = [f"{c} is {found[c]}, expected {wanted[c]}" for c in wanted if c in found and found[c] != wanted[c]]
@@ -181,7 +185,7 @@ def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str
     for t in tables:
         cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(s, sql.Identifier(t.name)))
         row = cur.fetchone()
-        total += int(row[0]) if row else 0
+        total += _as_int(row[0]) if row else 0
     cur.execute(sql.SQL("TRUNCATE {}").format(
         sql.SQL(", ").join(sql.SQL("{}.{}").format(s, sql.Identifier(t.name)) for t in tables)))
     return total

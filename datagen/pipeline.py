@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen import checks, db, report
+from datagen import checks, db, embedded, report
 from datagen.config import Config
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
@@ -58,7 +58,7 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     fps = {k: fingerprint(f, k) for k, f in gen.frames.items()}
     manifest = build_manifest(gen.frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
                               target=target.display)
-    manifest_path = opts.manifest or (db.embedded.home_dir() / "manifests" / f"{opts.schema}.json")
+    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
     write_manifest(manifest, manifest_path)
 
     report.out.print(report.load_table(result.rows, result.copy_seconds, fps))

@@ -41,7 +41,8 @@ def plan_table(rows: Sequence[PlanRow]) -> RichTable:
     for col in ("table", "runbook", "expected", "min", "max", "planned (this seed)", "id range", "fits"):
         t.add_column(col, justify="left" if col == "table" else "right")
     for r in rows:
-        t.add_row(r.table, f"~{r.runbook:,}" if r.runbook else "", "" if math.isnan(r.expected) else f"{r.expected:,.0f}",
+        expected = "" if math.isnan(r.expected) else f"{r.expected:,.0f}"
+        t.add_row(r.table, f"~{r.runbook:,}" if r.runbook else "", expected,
                   f"{r.minimum:,}", f"{r.maximum:,}", f"{r.planned:,}", f"{r.id_range[0]:,}-{r.id_range[1]:,}",
                   "yes" if r.fits else "NO")
     return t

@@ -24,7 +24,8 @@ def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
             cons = conn.execute(
                 "SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con "
                 "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('p', 'f') ORDER BY con.conname", (schema, t.name)).fetchall()
+                "WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('p', 'f') ORDER BY con.conname",
+                (schema, t.name)).fetchall()
             want = {(t.pk_constraint(), "p", f"PRIMARY KEY ({t.primary_key})")}
             for fk in t.foreign_keys:
                 parent = TABLES[fk.parent]

@@ -44,7 +44,7 @@ def counts_in_range(rng: np.random.Generator, lo: npt.NDArray[np.int64], hi: npt
     u = rng.random(lo.shape[0])
     if shape.shape == "skewed":
         u = u**shape.skew
-    return np.minimum(lo + np.floor((hi - lo + 1) * u).astype(np.int64), hi)
+    return np.asarray(np.minimum(lo + np.floor((hi - lo + 1) * u).astype(np.int64), hi), dtype=np.int64)
 
 
 def allocate_ids(cfg: Config, table: str, n: int) -> npt.NDArray[np.int64]:
@@ -72,7 +72,7 @@ def after(rng: np.random.Generator, parent: I64, max_days: float, end: int, *, m
     span = np.minimum(np.int64(max_days * DAY), end - parent)
     span = np.maximum(span, min_seconds)
     offset = min_seconds + np.floor(rng.random(parent.shape[0]) * (span - min_seconds + 1)).astype(np.int64)
-    return np.minimum(parent + offset, end)
+    return np.asarray(np.minimum(parent + offset, end), dtype=np.int64)
 
 
 def labels(names: Sequence[str], idx: npt.NDArray[np.int64]) -> pl.Series:

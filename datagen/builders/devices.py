@@ -53,8 +53,8 @@ def build(cfg: Config, locations: pl.DataFrame, rng: np.random.Generator) -> pl.
             model = model.scatter(sub, labels(models, pos))
             generation[sub] = pos * gens // len(models)
             premium[sub] = pos == len(models) - 1
-    price = price_lo + rng.random(n) * (price_hi - price_lo)
-    price = np.round(np.where(premium, price * dv.premium_price_factor, price), 2)
+    base_price = price_lo + rng.random(n) * (price_hi - price_lo)
+    price = np.round(np.where(premium, base_price * dv.premium_price_factor, base_price), 2)
 
     fw_u = rng.random(n)
     firmware = pl.Series([""] * n, dtype=pl.String)

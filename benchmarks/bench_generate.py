@@ -1,0 +1,68 @@
+"""Benchmark: the default `just generate` end to end against the embedded server (started first, not timed).
+
+Runs the CLI as a user would (a fresh process each time, --yes so it replaces the previous load) and reports
+the median wall time; also reports a baseline measured in the same run: the bare interpreter start plus
+`import datagen.cli`, so the figure can be read as a ratio on a noisy machine. Appends to benchmarks/RESULTS.md.
+Usage: python benchmarks/bench_generate.py [--runs N] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from datagen import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+TARGET_S = 2.0
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = ap.parse_args()
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("PG")}
+    url = embedded.ensure_server()
+    gen = [sys.executable, "-m", "datagen", "generate", "--yes", "--no-progress"]
+    base = [sys.executable, "-c", "import datagen.cli"]
+    _time(gen, env)  # warm-up: first load creates the tables
+    gen_s = [_time(gen, env) for _ in range(args.runs)]
+    base_s = [_time(base, env) for _ in range(args.runs)]
+    med, med_base = statistics.median(gen_s), statistics.median(base_s)
+    verdict = "meets" if med <= TARGET_S else "MISSES"
+    line = (f"| {dt.date.today()} | {platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}) | "
+            f"`python benchmarks/bench_generate.py --runs {args.runs}` | 28,573 | {med:.2f} s "
+            f"(min {min(gen_s):.2f}, max {max(gen_s):.2f}) | {med_base:.2f} s | {med / med_base:.1f}x | "
+            f"{28_573 / med:,.0f} | {verdict} the 2 s target |")
+    print(f"embedded server: {url}")
+    print(f"generate end to end: median {med:.3f} s over {args.runs} runs; interpreter+import baseline "
+          f"{med_base:.3f} s; {verdict} the {TARGET_S:.0f} s target")
+    if not args.no_record:
+        if not RESULTS.exists() or "| date |" not in RESULTS.read_text():
+            RESULTS.write_text((RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n") +
+                               "\n## `just generate` end to end (core entities, embedded server running)\n\n"
+                               "| date | machine | command | rows | median wall time | baseline: start + import "
+                               "| ratio | rows/s | target |\n|---|---|---|---|---|---|---|---|---|\n")
+        with RESULTS.open("a") as fh:
+            fh.write(line + "\n")
+    return 0 if med <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
