@@ -26,6 +26,7 @@ ID_TABLES = (
     "feature_usage",
 )
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
+MAX_DEVICE_ID = 2**24 - 1  # devices' MAC addresses end in the id's three low bytes, so ids must fit in 24 bits
 MAX_ACCOUNTS = 1_000_000  # keeps a typo (an extra zero or three) from planning a run that cannot finish
 
 
@@ -319,6 +320,9 @@ def parse_config(raw: Any) -> Config:
             max_orphaned_records=vr["max_orphaned_records"].int(lo=0),
         ),
     )
+    if cfg.id_range("devices")[1] > MAX_DEVICE_ID:
+        raise ConfigError("id_ranges.devices", f"must end at or below {MAX_DEVICE_ID:,}, got "
+                          f"{cfg.id_range('devices')[1]:,}: device MAC addresses carry the id in three bytes")
     acc_lo, acc_hi = cfg.id_range("accounts")
     if acc_hi - acc_lo + 1 < accounts:
         raise ConfigError(

@@ -38,6 +38,10 @@ class RefusedError(DatagenError):
     """The run would replace data and was not confirmed (no terminal and no --yes, or the user said no)."""
 
 
+class OutputError(DatagenError):
+    """A file datagen must write (the manifest) cannot be written."""
+
+
 class ValidationFailed(DatagenError):
     """Generated or loaded data broke a validation check; nothing was written."""
 

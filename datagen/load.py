@@ -42,6 +42,14 @@ class LoadResult:
 
 def existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict[str, int]:
     """Row counts of the tables that already exist in the schema (missing tables are left out)."""
+    try:
+        return _existing_rows(target, schema, tables)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot read the existing tables in schema {schema}; nothing was changed: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+
+
+def _existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict[str, int]:
     with connect(target) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from datagen.errors import OutputError
 from datagen.tables import TABLES
 
 MANIFEST_VERSION = 1
@@ -44,8 +45,24 @@ def build_manifest(frames: dict[str, pl.DataFrame], *, seed: int, config_path: s
             "target": target, "tables": tables}
 
 
+def check_writable(path: Path) -> None:
+    """Fail before the load, not after it, when the manifest cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_suffix(".probe")
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write the manifest {path}: {exc.strerror or exc}; nothing was loaded",
+                          hint="pass --manifest PATH to a writable file, or set DATAGEN_HOME") from None
+
+
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader never sees half a manifest
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a manifest
+    except OSError as exc:
+        raise OutputError(f"the data was loaded, but the manifest {path} could not be written: "
+                          f"{exc.strerror or exc}", hint="re-run with --manifest PATH to a writable file") from None

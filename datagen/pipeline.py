@@ -11,7 +11,7 @@ from datagen.config import Config
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
 from datagen.load import LoadResult, confirm_replace, existing_rows, load
-from datagen.manifest import build_manifest, fingerprint, write_manifest
+from datagen.manifest import build_manifest, check_writable, fingerprint, write_manifest
 from datagen.plan import make_plan
 from datagen.tables import CORE_TABLES
 
@@ -48,6 +48,8 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
         report.out.print(f"{len(outcomes)} pre-load checks passed. Dry run: nothing was written.")
         return counts
 
+    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
+    check_writable(manifest_path)
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}")
     confirm_replace(existing_rows(target, opts.schema, CORE_TABLES), opts.schema, yes=opts.yes)
@@ -58,7 +60,6 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     fps = {k: fingerprint(f, k) for k, f in gen.frames.items()}
     manifest = build_manifest(gen.frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
                               target=target.display)
-    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
     write_manifest(manifest, manifest_path)
 
     report.out.print(report.load_table(result.rows, result.copy_seconds, fps))

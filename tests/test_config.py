@@ -65,6 +65,7 @@ MALFORMED = [
     ("devices.operational_status", {"online": 0.9, "broken": 0.1}, "devices.operational_status.broken",
      "staging knows"),
     ("accounts.sizes.medium.users", [5], "accounts.sizes.medium.users", "at least 2"),
+    ("id_ranges.devices", [1, 20_000_000], "id_ranges.devices", "three bytes"),
     ("events.tap_events.per_device_per_day.bar.max", 10, "events.tap_events.per_device_per_day.bar.max",
      "must be >= min"),
 ]

@@ -144,3 +144,23 @@ def test_validate_command(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
     assert len(report["checks"]) >= 35
+
+
+def test_unwritable_manifest_stops_before_the_load(db_env: str, schema: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["generate", "--schema", schema, "--yes", "--manifest", str(blocker / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the manifest" in err and "Traceback" not in err
+    assert not table_exists(db_env, schema, "accounts")
+
+
+def test_view_in_the_way_is_refused(db_env: str, schema: str, capsys: pytest.CaptureFixture[str]) -> None:
+    s = sql.Identifier(schema)
+    with psycopg.connect(db_env, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        conn.execute(sql.SQL("CREATE VIEW {}.app_database_accounts AS SELECT 1/0 AS id").format(s))
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{schema}.app_database_accounts is in the way" in err

@@ -38,6 +38,12 @@ def exact(rng: np.random.Generator, shares: Sequence[tuple[str, float]], n: int)
     return rng.permutation(idx)
 
 
+def weighted(u: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Index into weights for each uniform draw u (inverse CDF), so one draw picks one weighted category."""
+    cum = np.cumsum(weights.astype(np.float64))
+    return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(cum) - 1).astype(np.int64)
+
+
 def counts_in_range(rng: np.random.Generator, lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64],
                     shape: CountShape) -> npt.NDArray[np.int64]:
     """One count per row inside [lo, hi], uniform or skewed toward lo (see config count_shapes)."""

@@ -14,6 +14,7 @@ from datagen.builders._common import (
     index_within,
     labels,
     pick,
+    weighted,
 )
 from datagen.config import Config
 
@@ -42,9 +43,8 @@ def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.D
     for ind in cfg.industries:
         mask = industry_of == ind.name
         if mask.any():
-            cum = np.cumsum([s for _, s in ind.venue_types])
-            k = np.minimum(np.searchsorted(cum / cum[-1], u[mask], side="right"), len(cum) - 1)
-            venue = venue.scatter(np.flatnonzero(mask), labels([v for v, _ in ind.venue_types], k))
+            choice = weighted(u[mask], np.array([s for _, s in ind.venue_types]))
+            venue = venue.scatter(np.flatnonzero(mask), labels([v for v, _ in ind.venue_types], choice))
 
     other_type = pick(rng, cfg.other_location_types, n)
     location_type = np.where(index == 0, "flagship",
@@ -65,9 +65,7 @@ def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.D
         if not mask.any():
             continue
         rows = np.flatnonzero((cities["state"] == st).to_numpy())
-        weights = np.cumsum(cities["population"].to_numpy()[rows].astype(np.float64))
-        city_row[mask] = rows[np.minimum(np.searchsorted(weights / weights[-1], city_u[mask], side="right"),
-                                         len(rows) - 1)]
+        city_row[mask] = rows[weighted(city_u[mask], cities["population"].to_numpy()[rows].astype(np.float64))]
     city = cities.gather(city_row)
     lat = city["latitude"].to_numpy() + rng.normal(0.0, COORD_JITTER_DEG, n)
     lon = city["longitude"].to_numpy() + rng.normal(0.0, COORD_JITTER_DEG, n)
