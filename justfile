@@ -13,6 +13,11 @@ default:
 generate *args:
     {{python}} -m datagen generate "$@"
 
+# Stream the event tables (tap events, sessions, page views, feature usage) for the config's event range
+# (--start/--end for a window, --dry-run, --yes, --workers ...); needs `just generate` first
+generate-events *args:
+    {{python}} -m datagen generate-events "$@"
+
 # Run the validation catalogue on freshly generated data (--json for CI)
 validate *args:
     {{python}} -m datagen validate "$@"

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from datagen.config import Config
-from datagen.tables import CORE_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 
+# Table key -> frame. Partition checks also get PARTITION: one row (first_id, rows, day) naming the partition.
 Frames = dict[str, pl.DataFrame]
+PARTITION = "_partition"
 SAMPLE_KEYS = 5
 LIVE_STATUSES = ("active", "trial")
 
@@ -86,8 +88,10 @@ def _fk(t: Table, column: str, parent: str, parent_column: str) -> Check:
 def _copy_agrees(t: Table, column: str, via: str, parent_col: str) -> Check:
     parent = next(fk.parent for fk in t.foreign_keys if fk.column == via)
 
+    parent_pk = TABLES[parent].primary_key
+
     def run(f: Frames, _: Config) -> pl.Series:
-        p = f[parent].select(pl.col("id").alias(via), pl.col(parent_col).alias("_expected"))
+        p = f[parent].select(pl.col(parent_pk).alias(via), pl.col(parent_col).alias("_expected"))
         joined = f[t.key].select(t.primary_key, via, column).join(p, on=via, how="inner")
         return joined.filter(pl.col(column) != pl.col("_expected"))[t.primary_key]
     return Check(f"{t.key}.{column}_matches_{parent}", "error",
@@ -201,11 +205,90 @@ def catalogue() -> list[Check]:
     return out
 
 
-def run_checks(frames: Frames, cfg: Config, *, names: set[str] | None = None) -> list[Outcome]:
-    """Run every check whose tables are all present (and, if names is given, whose name is listed)."""
+# -- event partitions ----------------------------------------------------------------------------------
+def _ids_continuous(t: Table) -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        first, rows = f[PARTITION]["first_id"][0], f[PARTITION]["rows"][0]
+        ids = f[t.key][t.primary_key]
+        expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
+        if ids.len() == rows and (ids == expected).all():
+            return ids.head(0)
+        return pl.concat([expected.filter(~expected.is_in(ids.implode())),
+                          ids.filter(~ids.is_in(expected.implode()))])
+    return Check(f"{t.key}.ids_continuous", "error",
+                 f"{t.key} ids of a partition are the planned run (prefix sums from the range start)", (t.key,), run)
+
+
+def _on_partition_day(t: Table) -> Check:
+    def run(f: Frames, _: Config) -> pl.Series:
+        day = f[PARTITION]["day"][0]
+        frame = f[t.key]
+        return frame.filter(pl.col(t.time_column).dt.date() != day)[t.primary_key]
+    return Check(f"{t.key}.on_partition_day", "error", f"{t.key}.{t.time_column} falls on its partition's day",
+                 (t.key,), run)
+
+
+def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
+    dev = f["devices"].select(pl.col("id").alias("device_id"), "customer_id", pl.col("created_at").alias("_from"),
+                              "last_seen_at")
+    acc = f["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at")
+    j = f["tap_events"].select("id", "device_id", "timestamp").join(dev, on="device_id").join(acc, on="customer_id")
+    stop = pl.min_horizontal(pl.col("last_seen_at"), pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
+    return j.filter((pl.col("timestamp") <= pl.col("_from")) | (pl.col("timestamp") > stop))["id"]
+
+
+def _within_user_life(t: Table, start_col: str, stop_col: str) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        usr = f["users"].select(pl.col("id").alias("user_id"), pl.col("created_at").alias("_from"))
+        acc = f["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at")
+        j = f[t.key].join(usr, on="user_id").join(acc, on="customer_id")
+        stop = pl.min_horizontal(pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
+        return j.filter((pl.col(start_col) <= pl.col("_from")) | (pl.col(stop_col) > stop)
+                        | (pl.col(stop_col) < pl.col(start_col)))[t.primary_key]
+    return Check(f"{t.key}.within_user_life", "error",
+                 f"{t.key} happen after the user exists, before the account churns, end not before start",
+                 (t.key, "users", "accounts"), run)
+
+
+def _page_in_session(f: Frames, _: Config) -> pl.Series:
+    s = f["user_sessions"].select("session_id", "start_time", "end_time")
+    j = f["page_views"].select("page_view_id", "session_id", "timestamp", "time_on_page_seconds").join(s, on="session_id")
+    leaves = pl.col("timestamp") + pl.duration(seconds=pl.col("time_on_page_seconds"))
+    return j.filter((pl.col("timestamp") < pl.col("start_time")) | (leaves > pl.col("end_time")))["page_view_id"]
+
+
+def partition_catalogue() -> list[Check]:
+    """The checks each event partition passes before it is copied (frames: parents + partition)."""
+    out: list[Check] = []
+    for t in EVENT_TABLES:
+        out += [_pk_unique(t), _ids_in_range(t), _ids_continuous(t)]
+        out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
+        out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
+        if t.key != "page_views":  # page views follow their session across midnight
+            out.append(_on_partition_day(t))
+    out += [
+        Check("tap_events.within_device_life", "error",
+              "tap events fall after installation and before last_seen_at, churn and the end date",
+              ("tap_events", "devices", "accounts"), _tap_within_device_life),
+        _within_user_life(TABLES["user_sessions"], "start_time", "end_time"),
+        _within_user_life(TABLES["feature_usage"], "timestamp", "timestamp"),
+        Check("page_views.within_session", "error", "a page view starts and ends inside its session",
+              ("page_views", "user_sessions"), _page_in_session),
+    ]
+    return out
+
+
+def run_checks(frames: Frames, cfg: Config, *, names: set[str] | None = None,
+               partition: str | None = None) -> list[Outcome]:
+    """Run every check whose tables are all present (and, if names is given, whose name is listed).
+
+    partition: an event table key; runs that table's partition checks (frames hold one partition of it).
+    """
     outcomes = []
-    for check in catalogue():
+    for check in partition_catalogue() if partition else catalogue():
         if names is not None and check.name not in names:
+            continue
+        if partition and check.tables[0] != partition:
             continue
         if not all(t in frames for t in check.tables):
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,33 @@ def _parser() -> argparse.ArgumentParser:
                    help="where to write the manifest (default: .datagen/manifests/<schema>.json)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    e = sub.add_parser(
+        "generate-events", help="stream tap events, sessions, page views and feature usage into PostgreSQL",
+        description="Generate the event tables for the config's event range (events.range), or for the window "
+                    "--start..--end inside it, and swap the window's day partitions in, in one transaction. Ids "
+                    "count from the start of the range, so any window holds exactly its slice of one sequence, and "
+                    "running window A then window B equals running both at once. Needs the core tables of the same "
+                    "config (`just generate`).")
+    common(e)
+    e.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day of the window (default: range start)")
+    e.add_argument("--end", type=_date, metavar="YYYY-MM-DD", help="last day of the window, inclusive (default: range end)")
+    e.add_argument("--tables", type=_table_list, metavar="T1,T2",
+                   help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
+                        "page_views brings user_sessions")
+    e.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="threads building partitions while one copies (default 1; any N gives the same bytes)")
+    e.add_argument("--batch-rows", type=_positive, default=65_536, metavar="N",
+                   help="rows per encoded COPY batch (default 65536; any N gives the same bytes)")
+    e.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
+    e.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+    e.add_argument("--yes", "-y", action="store_true",
+                   help="replace existing day partitions without asking (required when there is no terminal)")
+    e.add_argument("--dry-run", action="store_true",
+                   help="print the event plan (rows per table for the window and the whole range) and write nothing")
+    e.add_argument("--manifest", type=Path, metavar="PATH",
+                   help="manifest to update (default: .datagen/manifests/<schema>.json)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     v = sub.add_parser("validate", help="run the pre-load checks on freshly generated frames",
                        description="Generate in memory and run every check of the validation catalogue; "
                                    "exit 1 if any fails. Nothing is written.")
@@ -95,6 +123,12 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command == "validate":
         return _validate(cfg, as_json=args.json)
     _check_schema_name(args.schema)
+    if args.command == "generate-events":
+        pipeline.run_generate_events(cfg, pipeline.EventOptions(
+            config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
+            dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, start=args.start,
+            end=args.end, workers=args.workers, batch_rows=args.batch_rows, tables=args.tables))
+        return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
         dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress))
@@ -113,6 +147,27 @@ def _validate(cfg: Config, *, as_json: bool) -> int:
         report.out.print(report.checks_table(outcomes))
         report.out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} checks passed.")
     return EXIT_VIOLATIONS if failed else EXIT_OK
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return n
+
+
+def _table_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def _check_schema_name(schema: str) -> None:

@@ -119,21 +119,48 @@ class TapRate:
     min: int
     max: int
     peak_multiplier: float
+    weekend_factor: float
+
+
+@dataclass(frozen=True)
+class RoleActivity:
+    role: str
+    weekdays: tuple[int, ...]  # 0 = Monday, as datetime.date.weekday()
+    hours: tuple[int, int]  # [from, to)
+    sessions_per_day: float
+    session_minutes: float
 
 
 @dataclass(frozen=True)
 class Events:
+    start_date: dt.date  # the event range, inclusive
+    end_date: dt.date
     tap_rates: tuple[TapRate, ...]
+    business_hours_only: tuple[str, ...]
+    event_day_industries: tuple[str, ...]
+    event_day_share: float
+    event_day_multiplier: float
+    quiet_day_factor: float
+    season_peak_day: int
+    season_amplitude: float
+    growth_start_factor: float
+    growth_ramp_days: int
     volume_ml: tuple[int, int]
     common_sizes: tuple[int, ...]
+    common_share: float
     temperature_c: tuple[float, float]
     temperature_anomaly_rate: float
     pressure_psi: tuple[float, float]
     pressure_anomaly_rate: float
     flow_rate_ml_per_sec: tuple[float, float]
+    role_activity: tuple[RoleActivity, ...]
     dashboard_views_per_day: tuple[tuple[str, tuple[int, int]], ...]
     report_generation: tuple[tuple[str, float], ...]
     api_calls_per_device_per_day: tuple[float, float]
+
+    @property
+    def days(self) -> int:
+        return (self.end_date - self.start_date).days + 1
 
 
 @dataclass(frozen=True)
@@ -275,7 +302,7 @@ def parse_config(raw: Any) -> Config:
     devices = _devices(sec["devices"])
     roles = _roles(sec["user_roles"])
     subs = _subscriptions(sec["subscriptions"])
-    events = _events(sec["events"], [r.name for r in roles], [i.name for i in industries])
+    events = _events(sec["events"], [r.name for r in roles], [i.name for i in industries], start_date, end_date)
     id_ranges = _id_ranges(sec["id_ranges"])
     growth, growth_rates = _growth(sec["growth_patterns"], (end_date - start_date).days)
     ch = sec["churn"].mapping(("monthly_rate", "reasons"))
@@ -552,52 +579,91 @@ def _subscriptions(node: Node) -> Subscriptions:
     )
 
 
-def _events(node: Node, roles: list[str], industries: list[str]) -> Events:
-    sec = node.mapping(("tap_events", "feature_usage"))
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _events(node: Node, roles: list[str], industries: list[str], start: dt.date, end: dt.date) -> Events:
+    sec = node.mapping(("range", "tap_events", "role_activity", "feature_usage"))
+    rng = sec["range"].mapping(("start_date", "end_date"))
+    ev_start, ev_end = rng["start_date"].date(), rng["end_date"].date()
+    if not start <= ev_start <= end:
+        raise rng["start_date"].fail(f"must lie inside time_range ({start} to {end}), got {ev_start}")
+    if not ev_start <= ev_end <= end:
+        raise rng["end_date"].fail(f"must lie between events.range.start_date ({ev_start}) and "
+                                   f"time_range.end_date ({end}), got {ev_end}")
     tap = sec["tap_events"].mapping(
-        ("per_device_per_day", "volume_ml", "temperature_c", "pressure_psi", "flow_rate_ml_per_sec")
+        ("per_device_per_day", "business_hours_only", "event_days", "season", "growth", "volume_ml",
+         "temperature_c", "pressure_psi", "flow_rate_ml_per_sec")
     )
-    rates_node = tap["per_device_per_day"]
-    rates_map = rates_node.mapping(tuple(industries))
+    rates_map = tap["per_device_per_day"].mapping(tuple(industries))
     rates = []
     for ind in industries:
-        f = rates_map[ind].mapping(("min", "max", "peak_multiplier"))
+        f = rates_map[ind].mapping(("min", "max", "peak_multiplier", "weekend_factor"))
         lo = f["min"].int(lo=0, hi=1_000_000)
         hi = f["max"].int(lo=0, hi=1_000_000)
         if hi < lo:
             raise f["max"].fail(f"must be >= min ({lo}), got {hi}")
-        rates.append(TapRate(ind, lo, hi, f["peak_multiplier"].float(lo=1.0, hi=100.0)))
-    vol = tap["volume_ml"].mapping(("min", "max", "common_sizes"))
-    vmin, vmax = vol["min"].int(lo=1), vol["max"].int(lo=1)
+        rates.append(TapRate(ind, lo, hi, f["peak_multiplier"].float(lo=1.0, hi=100.0),
+                             f["weekend_factor"].float(lo=0.0, hi=10.0)))
+    bho = tuple(n.str(choices=tuple(industries)) for n in tap["business_hours_only"].items(min_len=0))
+    ed = tap["event_days"].mapping(("industries", "share", "multiplier", "quiet_factor"))
+    ed_ind = tuple(n.str(choices=tuple(industries)) for n in ed["industries"].items(min_len=0))
+    season = tap["season"].mapping(("peak_day_of_year", "amplitude"))
+    growth = tap["growth"].mapping(("start_factor", "ramp_days"))
+    vol = tap["volume_ml"].mapping(("min", "max", "common_sizes", "common_share"))
+    vmin, vmax = vol["min"].int(lo=1, hi=100_000), vol["max"].int(lo=1, hi=100_000)
     if vmax < vmin:
         raise vol["max"].fail(f"must be >= min ({vmin}), got {vmax}")
-    sizes = []
-    for n in vol["common_sizes"].items():
-        v = n.int(lo=vmin, hi=vmax)
-        sizes.append(v)
+    sizes = tuple(n.int(lo=vmin, hi=vmax) for n in vol["common_sizes"].items())
     temp = tap["temperature_c"].mapping(("min", "max", "anomaly_rate"))
     press = tap["pressure_psi"].mapping(("min", "max", "anomaly_rate"))
     flow = tap["flow_rate_ml_per_sec"].mapping(("min", "max"))
 
-    def pair(m: dict[str, Node], lo: float = -1e6) -> tuple[float, float]:
-        a, b = m["min"].float(lo=lo), m["max"].float(lo=lo)
+    def pair(m: dict[str, Node], lo: float = -1e6, hi: float = 1e6) -> tuple[float, float]:
+        a, b = m["min"].float(lo=lo, hi=hi), m["max"].float(lo=lo, hi=hi)
         if b < a:
             raise m["max"].fail(f"must be >= min ({a:g}), got {b:g}")
         return a, b
 
+    ra_map = sec["role_activity"].mapping(tuple(roles))
+    activity = []
+    for r in roles:
+        f = ra_map[r].mapping(("days", "hours", "sessions_per_day", "session_minutes"))
+        days = tuple(WEEKDAYS.index(n.str(choices=WEEKDAYS)) for n in f["days"].items(min_len=0, max_len=7))
+        h_from, h_to = f["hours"].int_range(lo=0, hi=24)
+        if h_to <= h_from:
+            raise f["hours"].child(1).fail(f"must be > the start hour ({h_from}), got {h_to}")
+        activity.append(RoleActivity(r, tuple(sorted(set(days))), (h_from, h_to),
+                                     f["sessions_per_day"].float(lo=0.0, hi=100.0),
+                                     f["session_minutes"].float(lo=1.0, hi=600.0)))
+
     fu = sec["feature_usage"].mapping(("dashboard_views_per_day", "report_generation", "api_calls_per_device_per_day"))
     dv_map = fu["dashboard_views_per_day"].mapping(tuple(roles))
+    rg = fu["report_generation"].mapping(("weekly", "monthly"))
     return Events(
+        start_date=ev_start,
+        end_date=ev_end,
         tap_rates=tuple(rates),
+        business_hours_only=bho,
+        event_day_industries=ed_ind,
+        event_day_share=ed["share"].share(),
+        event_day_multiplier=ed["multiplier"].float(lo=0.0, hi=100.0),
+        quiet_day_factor=ed["quiet_factor"].float(lo=0.0, hi=100.0),
+        season_peak_day=season["peak_day_of_year"].int(lo=1, hi=366),
+        season_amplitude=season["amplitude"].float(lo=0.0, hi=0.99),
+        growth_start_factor=growth["start_factor"].float(lo=0.0, hi=1.0),
+        growth_ramp_days=growth["ramp_days"].int(lo=1, hi=36500),
         volume_ml=(vmin, vmax),
-        common_sizes=tuple(sizes),
+        common_sizes=sizes,
+        common_share=vol["common_share"].share(),
         temperature_c=pair(temp),
         temperature_anomaly_rate=temp["anomaly_rate"].share(),
         pressure_psi=pair(press, lo=0.0),
         pressure_anomaly_rate=press["anomaly_rate"].share(),
         flow_rate_ml_per_sec=pair(flow, lo=0.001),
+        role_activity=tuple(activity),
         dashboard_views_per_day=tuple((r, dv_map[r].int_range(lo=0, hi=10_000)) for r in roles),
-        report_generation=tuple((k, n.share()) for k, n in fu["report_generation"].entries()),
+        report_generation=(("weekly", rg["weekly"].share()), ("monthly", rg["monthly"].share())),
         api_calls_per_device_per_day=fu["api_calls_per_device_per_day"].float_range(lo=0.0, hi=1e6),
     )
 

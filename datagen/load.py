@@ -22,7 +22,7 @@ from psycopg import sql
 
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError
-from datagen.tables import TABLES, Table
+from datagen.tables import TABLES, Table, dependents
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call overhead, small enough for memory
@@ -70,16 +70,23 @@ def _existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict
 def confirm_replace(counts: dict[str, int], schema: str, *, yes: bool) -> None:
     """Ask before replacing rows; refuse without a terminal unless --yes."""
     total = sum(counts.values())
-    if total == 0 or yes:
+    if total == 0:
         return
-    question = f"Replace {len(counts)} tables in schema {schema} holding {total:,} rows? [y/N] "
+    ask(f"Replace {len(counts)} tables in schema {schema} holding {total:,} rows"
+        + (" (the event tables depend on them and are emptied too)" if any(TABLES[k].partitioned for k in counts)
+           else "") + "?", yes=yes)
+
+
+def ask(question: str, *, yes: bool) -> None:
+    """Ask a y/N question on the terminal; without one, refuse unless --yes. Raises RefusedError on no."""
+    if yes:
+        return
     if not sys.stdin.isatty():
         raise RefusedError(
-            f"schema {schema} already holds {total:,} rows in {len(counts)} datagen tables and there is no "
-            "terminal to confirm replacing them; nothing was changed",
+            f"{question.rstrip('?')}: there is no terminal to confirm it; nothing was changed",
             hint="pass --yes to replace them (the old data stays until the new load commits)",
         )
-    print(question, end="", file=sys.stderr, flush=True)
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise RefusedError("not confirmed; nothing was changed")
@@ -99,10 +106,12 @@ def load(
     copy_s: dict[str, float] = {}
     try:
         with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(schema),))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             _create_missing(cur, schema, tables)
-            _check_existing(cur, schema, tables)
+            for t in tables:
+                check_columns(cur, schema, t)
+            dependents = _detach_dependents(cur, schema, tables)
             replaced = _drop_keys_and_truncate(cur, schema, tables)
             for t in tables:
                 ts = time.perf_counter()
@@ -111,6 +120,7 @@ def load(
                 rows[t.key] = frames[t.key].height
             tc = time.perf_counter()
             _add_keys(cur, schema, tables)
+            _add_foreign_keys(cur, schema, dependents, {t.key for t in tables})
             constraint_s = time.perf_counter() - tc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
@@ -133,7 +143,7 @@ def _as_int(value: object) -> int:
     return value
 
 
-def _lock_key(schema: str) -> int:
+def lock_key(schema: str) -> int:
     # one advisory lock per target schema: two loads into the same schema queue instead of interleaving
     return zlib.crc32(f"datagen:{schema}".encode()) - 2**31
 
@@ -158,25 +168,24 @@ def _create_missing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables
                 sql.Identifier(schema), sql.Identifier(t.name), sql.Literal(OWNER_COMMENT)))
 
 
-def _check_existing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
+def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table) -> None:
     """A table of ours whose columns differ from the declaration is in the way: refuse, change nothing."""
-    for t in tables:
-        cur.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            (schema, t.name))
-        found = {str(name): str(typ) for name, typ in cur.fetchall()}
-        wanted = {c.name: c.pg_type for c in t.columns}
-        missing = [c for c in wanted if c not in found]
-        wrong = [f"{c} is {found[c]}, expected {wanted[c]}" for c in wanted if c in found and found[c] != wanted[c]]
-        if missing or wrong:
-            detail = "; ".join(([f"missing columns {', '.join(missing)}"] if missing else []) + wrong)
-            raise DatabaseError(
-                f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); "
-                "nothing was changed",
-                hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema",
-            )
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (schema, t.name))
+    found = {str(name): str(typ) for name, typ in cur.fetchall()}
+    wanted = {c.name: c.pg_type for c in t.columns}
+    missing = [c for c in wanted if c not in found]
+    wrong = [f"{c} is {found[c]}, expected {wanted[c]}" for c in wanted if c in found and found[c] != wanted[c]]
+    if missing or wrong:
+        detail = "; ".join(([f"missing columns {', '.join(missing)}"] if missing else []) + wrong)
+        raise DatabaseError(
+            f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); "
+            "nothing was changed",
+            hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema",
+        )
 
 
 def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
@@ -206,7 +215,7 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, fr
     stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(schema), sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names))
-    pause = _fault_pause(table.key)
+    pause = fault_pause(table.key)
     with cur.copy(stmt) as copy:
         copy.write(encoder.write_header())
         for batch in arrow.to_batches(max_chunksize=COPY_BATCH_ROWS):
@@ -220,10 +229,43 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, fr
         copy.write(encoder.finish())
 
 
-def _fault_pause(table: str) -> float:
+def fault_pause(table: str) -> float:
     spec = os.environ.get(FAULT_ENV, "")
     name, _, seconds = spec.partition(":")
     return float(seconds or 0) if name == table else 0.0
+
+
+def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> list[Table]:
+    """Empty the event tables that reference the tables being replaced: their rows belong to the old data.
+
+    Their foreign keys into those tables are dropped here and added back (on empty tables: instant) after
+    the new keys exist; their day partitions are detached and dropped, children first.
+    """
+    present = {r[0] for r in _present(cur, schema)}
+    deps = [t for t in dependents({t.key for t in tables}) if t.name in present]
+    s = sql.Identifier(schema)
+    loaded = {t.key for t in tables}
+    for t in reversed(deps):
+        for fk in t.foreign_keys:
+            if fk.parent not in loaded:
+                continue
+            cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}").format(
+                s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk))))
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            "WHERE n.nspname = %s AND p.relname = %s ORDER BY 1", (schema, t.name))
+        for (part,) in cur.fetchall():
+            cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
+                s, sql.Identifier(t.name), s, sql.Identifier(str(part))))
+            cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(str(part))))
+    return deps
+
+
+def _present(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> list[tuple[object, ...]]:
+    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                (schema,))
+    return cur.fetchall()
 
 
 def _add_keys(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> None:
@@ -231,8 +273,17 @@ def _add_keys(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequ
     for t in tables:
         cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
             s, sql.Identifier(t.name), sql.Identifier(t.pk_constraint()), sql.Identifier(t.primary_key)))
+    _add_foreign_keys(cur, schema, tables, None)
+
+
+def _add_foreign_keys(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table],
+                      parents: set[str] | None) -> None:
+    """Add the tables' foreign keys (only those into `parents`, when given)."""
+    s = sql.Identifier(schema)
     for t in tables:
         for fk in t.foreign_keys:
+            if parents is not None and fk.parent not in parents:
+                continue
             parent = TABLES[fk.parent]
             cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})").format(
                 s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk)), sql.Identifier(fk.column),

@@ -29,6 +29,17 @@ def fingerprint(frame: pl.DataFrame, table: str) -> str:
     return f"{frame.height}:{s1:016x}{s2:016x}"
 
 
+def combine(fingerprints: list[str]) -> str:
+    """The fingerprint of the union of disjoint row sets, from theirs (sums modulo 2**64 add up)."""
+    rows, s1, s2 = 0, 0, 0
+    for fp in fingerprints:
+        n, _, h = fp.partition(":")
+        rows += int(n)
+        s1 = (s1 + int(h[:16], 16)) % 2**64
+        s2 = (s2 + int(h[16:], 16)) % 2**64
+    return f"{rows}:{s1:016x}{s2:016x}"
+
+
 def build_manifest(frames: dict[str, pl.DataFrame], *, seed: int, config_path: str, schema: str,
                    target: str) -> dict[str, Any]:
     tables = {}
@@ -66,3 +77,32 @@ def write_manifest(manifest: dict[str, Any], path: Path) -> None:
     except OSError as exc:
         raise OutputError(f"the data was loaded, but the manifest {path} could not be written: "
                           f"{exc.strerror or exc}", hint="re-run with --manifest PATH to a writable file") from None
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at path, or None when there is none (or it is unreadable: it is rewritten)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def with_events(manifest: dict[str, Any] | None, partitions: dict[str, dict[Any, tuple[int, int, str]]],
+                names: dict[str, dict[Any, str]], *, full_range: bool, window: tuple[str, str],
+                range_rows: dict[str, int], base: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with its per-partition event section updated (window days replaced, or all of them)."""
+    out = dict(manifest) if manifest else dict(base, tables={})
+    ev = dict(out.get("events") or {})
+    for table, days in partitions.items():
+        entry = dict(ev.get(table) or {}) if not full_range else {}
+        parts = dict(entry.get("partitions") or {})
+        lo, hi = window
+        parts = {d: v for d, v in parts.items() if not lo <= d <= hi}
+        for day, (first, rows, fp) in days.items():
+            parts[str(day)] = {"partition": names[table][day], "first_id": first, "rows": rows, "fingerprint": fp}
+        ev[table] = {"table": entry.get("table") or base["event_tables"][table], "range_rows": range_rows[table],
+                     "rows": sum(p["rows"] for p in parts.values()),
+                     "partitions": dict(sorted(parts.items()))}
+    out["events"] = ev
+    return out

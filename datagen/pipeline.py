@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen import checks, db, embedded, report
+from datagen import checks, db, embedded, events, load_events, report
 from datagen.config import Config
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
-from datagen.load import LoadResult, confirm_replace, existing_rows, load
-from datagen.manifest import build_manifest, check_writable, fingerprint, write_manifest
+from datagen.load import LoadResult, ask, confirm_replace, existing_rows, load
+from datagen.manifest import (
+    MANIFEST_VERSION,
+    build_manifest,
+    check_writable,
+    fingerprint,
+    read_manifest,
+    with_events,
+    write_manifest,
+)
 from datagen.plan import make_plan
-from datagen.tables import CORE_TABLES
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     check_writable(manifest_path)
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}")
-    confirm_replace(existing_rows(target, opts.schema, CORE_TABLES), opts.schema, yes=opts.yes)
+    confirm_replace(existing_rows(target, opts.schema, CORE_TABLES + EVENT_TABLES), opts.schema, yes=opts.yes)
     total = sum(counts.values())
     with report.progress(total, "COPY", enabled=opts.progress) as advance:
         result: LoadResult = load(gen.frames, target, schema=opts.schema, on_progress=advance)
@@ -72,4 +81,66 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
                      + f". Manifest: {manifest_path}")
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
+    return result.rows
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    config_path: str
+    schema: str
+    database_url: str | None
+    yes: bool
+    dry_run: bool
+    manifest: Path | None
+    progress: bool
+    start: dt.date | None
+    end: dt.date | None
+    workers: int
+    batch_rows: int
+    tables: tuple[str, ...] | None
+
+
+def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
+    """Plan, then stream the event partitions of the window into the database. Returns rows per table."""
+    t0 = time.perf_counter()
+    gen = generate(cfg)
+    streams = events.Streams(cfg, gen)
+    tp = time.perf_counter()
+    plan = streams.plan(events.event_tables(opts.tables), opts.start, opts.end)
+    plan_s = time.perf_counter() - tp
+    full_range = plan.window == (cfg.events.start_date, cfg.events.end_date)
+    if opts.dry_run:
+        report.out.print(report.event_plan_table(plan, cfg))
+        report.out.print(f"Dry run: nothing was written. Counted in {plan_s:.2f} s.")
+        return plan.window_rows
+
+    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
+    check_writable(manifest_path)
+    target = db.resolve(opts.database_url)
+    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
+                     f"days {plan.window[0]} to {plan.window[1]}")
+    load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=opts.yes,
+                        confirm=lambda q: ask(q, yes=opts.yes))
+    total = sum(plan.window_rows.values())
+    with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
+        result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
+                                         workers=opts.workers, batch_rows=opts.batch_rows, on_progress=advance)
+
+    names = {k: {d: TABLES[k].partition_name(d) for d in days} for k, days in result.partitions.items()}
+    base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path, "schema": opts.schema,
+            "target": target.display, "event_tables": {t.key: t.name for t in EVENT_TABLES}}
+    manifest = with_events(read_manifest(manifest_path), result.partitions, names, full_range=full_range,
+                           window=(str(plan.window[0]), str(plan.window[1])), range_rows=plan.range_rows, base=base)
+    write_manifest(manifest, manifest_path)
+
+    report.out.print(report.event_load_table(result, plan))
+    copy_s = result.copy_seconds
+    stages = {"plan (count every partition)": plan_s, "build + check + COPY + primary keys (overlapped)": copy_s,
+              "swap partitions (foreign keys checked on attach)": result.swap_seconds,
+              "total": time.perf_counter() - t0}
+    report.out.print(report.stages_table(stages, total))
+    report.out.print(f"Loaded {total:,} event rows for {plan.window[0]} to {plan.window[1]} into schema {opts.schema} "
+                     f"at {target.display}" + (f", replacing {result.replaced_partitions} day partitions"
+                                                if result.replaced_partitions else "")
+                     + f"; {len(result.outcomes):,} partition checks passed. Manifest: {manifest_path}")
     return result.rows

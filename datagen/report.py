@@ -10,7 +10,14 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table as RichTable
 
 from datagen.checks import Outcome
@@ -22,12 +29,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
-def progress(total_rows: int, label: str, *, enabled: bool) -> Iterator[Any]:
-    """A rows progress bar on stderr when it is a terminal; a no-op advance function otherwise."""
+def progress(total_rows: int, label: str, *, enabled: bool, speed: bool = False) -> Iterator[Any]:
+    """A rows progress bar on stderr when it is a terminal (with rows/s and ETA if speed); else a no-op."""
     if not enabled or not sys.stderr.isatty():
         yield lambda _table, _n: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    extra = [TextColumn("{task.speed:>12,.0f} rows/s" if speed else ""), TimeRemainingColumn()] if speed else []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task(label, total=total_rows)
 
@@ -107,4 +115,34 @@ def distribution_table(frames: dict[str, pl.DataFrame], cfg: Config) -> RichTabl
         for value, n, share, want in _mix(frame, column, shares):
             t.add_row(label, value, f"{n:,}", f"{share:.3f}", f"{want:.3f}")
             label = ""
+    return t
+
+
+def event_plan_table(plan: Any, cfg: Config) -> RichTable:
+    """Rows per event table for the window and for the whole event range, against the id ranges."""
+    ev = cfg.events
+    t = RichTable(title=f"Event plan: window {plan.window[0]} to {plan.window[1]} "
+                        f"(event range {ev.start_date} to {ev.end_date}); nothing written", title_justify="left")
+    for col in ("table", "window rows", "day partitions", "window ids", "range rows", "id range", "fits"):
+        t.add_column(col, justify="left" if col == "table" else "right")
+    for key, parts in plan.parts.items():
+        lo, hi = cfg.id_range(key)
+        rows = plan.window_rows[key]
+        ids = f"{parts[0].first_id:,}-{parts[0].first_id + rows - 1:,}" if rows else ""
+        t.add_row(key, f"{rows:,}", f"{len(plan.day_spans(key))}", ids, f"{plan.range_rows[key]:,}",
+                  f"{lo:,}-{hi:,}", "yes" if plan.range_rows[key] <= hi - lo + 1 else "NO")
+    return t
+
+
+def event_load_table(result: Any, plan: Any) -> RichTable:
+    t = RichTable(title="Loaded events", title_justify="left")
+    for col in ("table", "rows", "partitions", "ids", "fingerprint (window)"):
+        t.add_column(col, justify="left" if col in ("table", "fingerprint (window)") else "right")
+    from datagen.manifest import combine
+
+    for key, days in result.partitions.items():
+        rows = result.rows[key]
+        spans = sorted(days.values())
+        ids = f"{spans[0][0]:,}-{spans[-1][0] + spans[-1][1] - 1:,}" if spans else ""
+        t.add_row(key, f"{rows:,}", f"{len(days)}", ids, combine([s[2] for s in spans]) if spans else "")
     return t

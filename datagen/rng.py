@@ -23,3 +23,9 @@ def stream(seed: int, *key: str | int) -> np.random.Generator:
     for part in key:
         words += _key_words(str(part))
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=words)))
+
+
+def key_word(seed: int, key: str) -> int:
+    """A 64-bit word for (seed, key), for counter-based draws (builders._common.hash_uniform)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")

@@ -6,6 +6,7 @@ read these declarations; nothing else lists a table's columns.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -39,6 +40,13 @@ class Table:
     id_range_key: str = ""
     created_column: str = "created_at"
     parents_before: tuple[str, ...] = field(default=())
+    # Event tables are PARTITION BY RANGE (primary key), one partition per day of the event range; a
+    # day's ids are one contiguous run, so replacing a window of days swaps whole partitions.
+    partitioned: bool = False
+    time_column: str = ""  # the event time that decides the day (partition) of a row
+
+    def partition_name(self, day: dt.date) -> str:
+        return f"{self.name}_p{day:%Y%m%d}"
 
     @property
     def name(self) -> str:
@@ -60,7 +68,7 @@ class Table:
         return f"{self.name}_{fk.column}_fkey"
 
 
-I32, I64 = pl.Int32(), pl.Int64()
+I32, I64, F32 = pl.Int32(), pl.Int64(), pl.Float32()
 STR, DATE, BOOL = pl.String(), pl.Date(), pl.Boolean()
 TS = pl.Datetime("us")
 MONEY = pl.Decimal(10, 2)
@@ -206,7 +214,117 @@ SUBSCRIPTIONS = Table(
 
 # Load order: parents before children (the hierarchical order of the runbook).
 CORE_TABLES: tuple[Table, ...] = (ACCOUNTS, LOCATIONS, DEVICES, USERS, SUBSCRIPTIONS)
-TABLES: dict[str, Table] = {t.key: t for t in CORE_TABLES}
+
+_TS = "timestamp without time zone"
+
+# The staging model reads metrics->>'volume_ml', 'temperature_c', 'pressure_psi', 'flow_rate_ml_per_sec'
+# and 'duration_seconds'. They are typed columns here (a quarter of jsonb's load cost and disk); the view
+# app_database_tap_events_view rebuilds `metrics` as jsonb on read (docs/decisions.md: "Tap-event metrics").
+TAP_EVENTS = Table(
+    key="tap_events",
+    columns=(
+        _c("id", I32, "integer", False),
+        _c("device_id", I32, "integer", False),
+        _c("location_id", I32, "integer", False),
+        _c("timestamp", TS, _TS, False),
+        _vc("event_type", 50),
+        _vc("status", 50),
+        _vc("device_category", 50),
+        _c("volume_ml", I32, "integer"),
+        _c("temperature_c", F32, "real"),
+        _c("pressure_psi", F32, "real"),
+        _c("flow_rate_ml_per_sec", F32, "real"),
+        _c("duration_seconds", F32, "real"),
+        _c("created_at", TS, _TS),
+    ),
+    primary_key="id",
+    foreign_keys=(ForeignKey("device_id", "devices"), ForeignKey("location_id", "locations")),
+    copies=(("location_id", "device_id", "location_id"),),
+    id_range_key="tap_events",
+    partitioned=True,
+    time_column="timestamp",
+)
+
+USER_SESSIONS = Table(
+    key="user_sessions",
+    columns=(
+        _c("session_id", I32, "integer", False),
+        _c("user_id", I32, "integer", False),
+        _c("customer_id", I32, "integer", False),
+        _c("start_time", TS, _TS, False),
+        _c("end_time", TS, _TS, False),
+        _c("duration_seconds", I32, "integer"),
+        _c("page_views", I32, "integer"),
+        _c("actions_taken", I32, "integer"),
+        _vc("device_type", 50),
+        _vc("browser", 50),
+        _c("created_at", TS, _TS),
+    ),
+    primary_key="session_id",
+    foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
+    copies=(("customer_id", "user_id", "customer_id"),),
+    id_range_key="user_sessions",
+    partitioned=True,
+    time_column="start_time",
+)
+
+PAGE_VIEWS = Table(
+    key="page_views",
+    columns=(
+        _c("page_view_id", I32, "integer", False),
+        _c("session_id", I32, "integer", False),
+        _c("user_id", I32, "integer", False),
+        _c("customer_id", I32, "integer", False),
+        _vc("page_url", 500),
+        _vc("page_title", 255),
+        _c("timestamp", TS, _TS, False),
+        _c("time_on_page_seconds", I32, "integer"),
+        _vc("referrer_url", 500),
+        _c("created_at", TS, _TS),
+    ),
+    primary_key="page_view_id",
+    foreign_keys=(ForeignKey("session_id", "user_sessions", "session_id"), ForeignKey("user_id", "users"),
+                  ForeignKey("customer_id", "accounts")),
+    copies=(("user_id", "session_id", "user_id"), ("customer_id", "session_id", "customer_id")),
+    id_range_key="page_views",
+    partitioned=True,
+    time_column="timestamp",  # a page view belongs to the day its session started (sessions can cross midnight)
+)
+
+FEATURE_USAGE = Table(
+    key="feature_usage",
+    columns=(
+        _c("usage_id", I32, "integer", False),
+        _c("user_id", I32, "integer", False),
+        _c("customer_id", I32, "integer", False),
+        _vc("feature_name", 100),
+        _c("usage_count", I32, "integer"),
+        _c("timestamp", TS, _TS, False),
+        _c("created_at", TS, _TS),
+    ),
+    primary_key="usage_id",
+    foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
+    copies=(("customer_id", "user_id", "customer_id"),),
+    id_range_key="feature_usage",
+    partitioned=True,
+    time_column="timestamp",
+)
+
+# Parents before children here too: page views reference sessions.
+EVENT_TABLES: tuple[Table, ...] = (TAP_EVENTS, USER_SESSIONS, PAGE_VIEWS, FEATURE_USAGE)
+TABLES: dict[str, Table] = {t.key: t for t in CORE_TABLES + EVENT_TABLES}
+TAP_EVENTS_VIEW = "app_database_tap_events_view"
+
+
+def dependents(keys: set[str]) -> list[Table]:
+    """Tables outside keys whose foreign keys point into keys (directly or through each other)."""
+    found: list[Table] = []
+    reach = set(keys)
+    for t in CORE_TABLES + EVENT_TABLES:  # declared parents-first, so one pass reaches every descendant
+        if t.key not in reach and any(fk.parent in reach for fk in t.foreign_keys):
+            reach.add(t.key)
+            found.append(t)
+    return found
 
 
 def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:

@@ -95,3 +95,26 @@ def dedupe(expr: pl.Expr, sep: str = " ") -> pl.Expr:
     """Make values unique by appending 2, 3, ... to the second and later copies (in row order)."""
     k = expr.cum_count().over(expr)
     return pl.when(k > 1).then(pl.concat_str([expr, pl.lit(sep), k.cast(pl.String)])).otherwise(expr)
+
+
+def hash_uniform(seed: int, key: str, *columns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """A uniform in [0, 1) that depends only on (seed, key, the row's values): a counter-based draw.
+
+    For draws that several partitions must agree on (a stadium's event day is the same for every device
+    block that holds one of its taps), where a partition's own stream would differ.
+    """
+    from datagen.rng import key_word  # local: rng imports nothing from builders, keep it that way
+
+    with np.errstate(over="ignore"):
+        h = np.full(columns[0].shape, np.uint64(key_word(seed, key)), dtype=np.uint64)
+        for col in columns:
+            h = _splitmix(h ^ col.astype(np.uint64))
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
+def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    # splitmix64 finalizer: a well-mixed 64-bit hash of a 64-bit value (Steele et al., 2014)
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)

@@ -1,0 +1,253 @@
+"""Tap events: pours from tap controllers, temperature and pressure readings from sensors, health reports from
+gateways, and small rates of cleaning, keg level, error, maintenance and calibration events.
+
+A partition is one day of one block of DEVICE_BLOCK consecutive device ids. Its stream is keyed by
+(seed, tap_events, day, block), and the per-device counts are its first draws, so the plan can count a
+partition cheaply (`count`) and `build` produces exactly that many rows, whatever else is generated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from datagen.builders._common import DAY, epoch, hash_uniform, labels
+from datagen.config import Config
+from datagen.rng import stream
+
+DEVICE_BLOCK = 4096  # devices per partition: ~0.8M rows per day at the default rates, ~100 MB in flight
+NIGHT_WEIGHT = 0.05  # activity per hour outside business hours, against 1.0 inside them
+US = 1_000_000
+
+# Event mix per device type: (event_type, share). Maintenance-status devices use MAINTENANCE_SHARE instead.
+EVENT_MIX: dict[str, tuple[tuple[str, float], ...]] = {
+    "tap_controller": (("pour", 0.93), ("keg_level", 0.03), ("cleaning", 0.02), ("error", 0.01),
+                       ("maintenance", 0.005), ("calibration", 0.005)),
+    "sensor": (("temperature", 0.55), ("pressure", 0.42), ("calibration", 0.015), ("error", 0.01),
+               ("maintenance", 0.005)),
+    "gateway": (("health_check", 0.97), ("error", 0.02), ("maintenance", 0.01)),
+}
+OTHER_MIX = (("health_check", 0.97), ("error", 0.02), ("maintenance", 0.01))  # device types not listed above
+MAINTENANCE_SHARE = 0.10  # a device under maintenance shows maintenance events, not only silence
+EVENT_TYPES = ("pour", "temperature", "pressure", "keg_level", "cleaning", "health_check", "error",
+               "maintenance", "calibration")
+# Readings outside the staging model's anomaly bounds (temperature -5..10 C, pressure 10..50 psi)
+TEMP_ANOMALY_C = (10.5, 15.0)  # a cooler failing
+PRESSURE_ANOMALY_PSI = (4.0, 9.5)  # a CO2 line losing pressure
+
+
+@dataclass(frozen=True)
+class Context:
+    """Per-device arrays the partitions read, computed once per run from the core frames."""
+
+    device_id: npt.NDArray[np.int64]
+    location_id: npt.NDArray[np.int64]
+    first_id: int  # first device id: block b holds ids first_id + b * DEVICE_BLOCK ...
+    category: pl.Series  # device category label per device
+    profile: npt.NDArray[np.int64]  # row of the event-mix table: device type x under maintenance
+    industry: npt.NDArray[np.int64]  # index into cfg.events.tap_rates
+    start: npt.NDArray[np.int64]  # installation (epoch s): events strictly after it
+    stop: npt.NDArray[np.int64]  # last_seen_at, churn or the end: events strictly before it
+    account_created: npt.NDArray[np.int64]
+    mix_cdf: npt.NDArray[np.float64]  # [profile, event type] cumulative shares
+    hour_cdf: npt.NDArray[np.float64]  # [industry, 25] cumulative activity over the day, 0 .. 1
+    hour_flat: npt.NDArray[np.float64]  # hour_cdf[k, 1:] + k, flattened: one searchsorted for every industry
+    hour_lo: npt.NDArray[np.float64]  # hour_cdf[k, h] at flat position k * 24 + h
+    hour_inv: npt.NDArray[np.float64]  # 1 / (activity share of hour h of industry k), 0 for silent hours
+    event_day: npt.NDArray[np.bool_]  # industry has event days
+
+    @property
+    def blocks(self) -> int:
+        return math.ceil(self.device_id.size / DEVICE_BLOCK)
+
+
+def context(cfg: Config, devices: pl.DataFrame, accounts: pl.DataFrame) -> Context:
+    ev = cfg.events
+    acc = accounts.select(pl.col("id").alias("customer_id"), pl.col("industry"),
+                          pl.col("created_at").alias("_acc_created"), "_churn_at")
+    d = devices.sort("id").join(acc, on="customer_id", how="left", maintain_order="left")
+    end = epoch(cfg.end) + 1
+    churn = d["_churn_at"].dt.epoch("s").fill_null(end).to_numpy()
+    stop = np.minimum(np.minimum(d["last_seen_at"].dt.epoch("s").to_numpy(), churn), end).astype(np.int64)
+    industries = [r.industry for r in ev.tap_rates]
+    type_names = list(EVENT_MIX)
+    dtype_idx = d["device_type"].replace_strict({n: i for i, n in enumerate(type_names)}, default=len(type_names),
+                                                return_dtype=pl.Int64).to_numpy()
+    in_maintenance = (d["status"] == "maintenance").to_numpy()
+    mixes = [EVENT_MIX[n] for n in type_names] + [OTHER_MIX]
+    rows = []
+    for mix in mixes:
+        for maint in (False, True):
+            rows.append(_mix_row(mix, maint))
+    hour_cdf = np.array([_hour_cdf(cfg, r.industry, r.peak_multiplier) for r in ev.tap_rates])
+    width = np.diff(hour_cdf, axis=1)
+    return Context(
+        device_id=d["id"].to_numpy().astype(np.int64),
+        location_id=d["location_id"].to_numpy().astype(np.int64),
+        first_id=cfg.id_range("devices")[0],
+        category=d["category"],
+        profile=(dtype_idx * 2 + in_maintenance).astype(np.int64),
+        industry=d["industry"].replace_strict({n: i for i, n in enumerate(industries)}, return_dtype=pl.Int64)
+        .to_numpy(),
+        start=d["created_at"].dt.epoch("s").to_numpy().astype(np.int64),
+        stop=stop,
+        account_created=d["_acc_created"].dt.epoch("s").to_numpy().astype(np.int64),
+        mix_cdf=np.cumsum(np.array(rows), axis=1),
+        hour_cdf=hour_cdf,
+        hour_flat=(hour_cdf[:, 1:] + np.arange(hour_cdf.shape[0])[:, None]).ravel(),
+        hour_lo=hour_cdf[:, :24].ravel(),
+        hour_inv=np.divide(1.0, width, out=np.zeros_like(width), where=width > 0).ravel(),
+        event_day=np.array([n in ev.event_day_industries for n in industries]),
+    )
+
+
+def _mix_row(mix: tuple[tuple[str, float], ...], maintenance: bool) -> npt.NDArray[np.float64]:
+    w = np.zeros(len(EVENT_TYPES))
+    for name, share in mix:
+        w[EVENT_TYPES.index(name)] += share
+    if maintenance:
+        m = EVENT_TYPES.index("maintenance")
+        rest = w.sum() - w[m]
+        w = w * ((1.0 - MAINTENANCE_SHARE) / rest) if rest > 0 else w
+        w[m] = MAINTENANCE_SHARE
+    return w / w.sum()
+
+
+def _hour_cdf(cfg: Config, industry: str, peak: float) -> npt.NDArray[np.float64]:
+    """Cumulative share of a day's events by hour: business hours, lunch and dinner peaks, night trickle."""
+    w = np.full(24, 0.0 if industry in cfg.events.business_hours_only else NIGHT_WEIGHT)
+    bh_from, bh_to = cfg.business_hours
+    w[bh_from:bh_to] = 1.0
+    for _, (h_from, h_to) in cfg.peak_hours:
+        hours = np.arange(h_from, h_to)
+        hours = hours[(hours >= bh_from) & (hours < bh_to)] if industry in cfg.events.business_hours_only else hours
+        w[hours % 24] = np.where(w[hours % 24] > 0, peak, w[hours % 24])
+    return np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+
+
+def _day_mass(ctx: Context, rows: npt.NDArray[np.int64], day_start: int
+              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each device's share of the day's activity profile inside its active window, as [lo, hi) in CDF terms."""
+    lo = np.clip(ctx.start[rows] + 1 - day_start, 0, DAY)
+    hi = np.clip(ctx.stop[rows] - day_start, 0, DAY)  # exclusive: events before stop
+    hi = np.maximum(hi, lo)
+    cdf = ctx.hour_cdf[ctx.industry[rows]]
+    return _cdf_at(cdf, lo), _cdf_at(cdf, hi)
+
+
+def _cdf_at(cdf: npt.NDArray[np.float64], seconds: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    hour = np.minimum(seconds // 3600, 23)
+    frac = (seconds - hour * 3600) / 3600.0
+    r = np.arange(cdf.shape[0])
+    return np.asarray(cdf[r, hour] + frac * (cdf[r, hour + 1] - cdf[r, hour]), dtype=np.float64)
+
+
+def _block_rows(ctx: Context, block: int) -> npt.NDArray[np.int64]:
+    return np.arange(block * DEVICE_BLOCK, min((block + 1) * DEVICE_BLOCK, ctx.device_id.size), dtype=np.int64)
+
+
+def _counts(cfg: Config, ctx: Context, day: dt.date, block: int, rng: np.random.Generator
+            ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per-device event counts of the partition (the stream's first draws), with each device's CDF window."""
+    rows = _block_rows(ctx, block)
+    u_rate, u_round = rng.random(rows.size), rng.random(rows.size)
+    day_start = epoch(dt.datetime.combine(day, dt.time()))
+    ev = cfg.events
+    lo_rate = np.array([r.min for r in ev.tap_rates], dtype=np.float64)[ctx.industry[rows]]
+    hi_rate = np.array([r.max for r in ev.tap_rates], dtype=np.float64)[ctx.industry[rows]]
+    rate = lo_rate + u_rate * (hi_rate - lo_rate)
+    if day.weekday() >= 5:
+        rate *= np.array([r.weekend_factor for r in ev.tap_rates])[ctx.industry[rows]]
+    rate *= 1.0 + ev.season_amplitude * math.cos(2 * math.pi * (day.timetuple().tm_yday - ev.season_peak_day) / 365)
+    age_days = (day_start - ctx.account_created[rows]) / DAY
+    rate *= ev.growth_start_factor + (1.0 - ev.growth_start_factor) * np.clip(age_days / ev.growth_ramp_days, 0, 1)
+    has_event_days = ctx.event_day[ctx.industry[rows]]
+    if has_event_days.any():
+        ordinal = np.full(rows.size, day.toordinal(), dtype=np.int64)
+        is_event = hash_uniform(cfg.seed, "tap_events.event_day", ctx.location_id[rows], ordinal) < ev.event_day_share
+        rate *= np.where(has_event_days, np.where(is_event, ev.event_day_multiplier, ev.quiet_day_factor), 1.0)
+    c_lo, c_hi = _day_mass(ctx, rows, day_start)
+    counts = np.floor(rate * (c_hi - c_lo) + u_round).astype(np.int64)
+    return rows, counts, c_lo, c_hi
+
+
+def count(cfg: Config, ctx: Context, day: dt.date, block: int) -> int:
+    """Rows in partition (day, block), from the partition's first draws only."""
+    _, counts, _, _ = _counts(cfg, ctx, day, block, stream(cfg.seed, "tap_events", day.isoformat(), block))
+    return int(counts.sum())
+
+
+def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) -> pl.DataFrame:
+    """The partition's rows, ids first_id, first_id + 1, ... in device order."""
+    rng = stream(cfg.seed, "tap_events", day.isoformat(), block)
+    rows, counts, c_lo, c_hi = _counts(cfg, ctx, day, block, rng)
+    n = int(counts.sum())
+    dev = np.repeat(rows, counts)
+    ev = cfg.events
+
+    # event types: a multinomial per device over its profile's mix (one draw per device, not per event)
+    mix = np.diff(ctx.mix_cdf[ctx.profile[rows]], axis=1, prepend=0.0)
+    per_type = rng.multinomial(counts, np.maximum(mix, 0.0))
+    etype = np.repeat(np.tile(np.arange(len(EVENT_TYPES), dtype=np.int8), rows.size), per_type.ravel())
+
+    # time of day: inverse CDF of the device's hourly profile, restricted to its active window
+    k24 = np.repeat(ctx.industry[rows] * 24, counts)
+    target = np.repeat(c_lo, counts) + rng.random(n) * np.repeat(c_hi - c_lo, counts)
+    pos = np.searchsorted(ctx.hour_flat, target + k24 / 24, side="right")
+    pos = np.minimum(pos, k24 + 23)  # target == 1.0 exactly stays in the last hour
+    within = np.clip((target - ctx.hour_lo[pos]) * ctx.hour_inv[pos], 0.0, 1.0 - 1e-9)
+    day_start = epoch(dt.datetime.combine(day, dt.time()))
+    ts_us = day_start * US + (pos - k24) * (3600 * US) + (within * (3600 * US)).astype(np.int64)
+    partial = (c_lo > 0) | (c_hi < 1)  # devices installed or silenced during the day
+    if partial.any():  # keep float rounding at the window's edges inside [start + 1 s, stop)
+        edge = np.flatnonzero(np.repeat(partial, counts))
+        ts_us[edge] = np.clip(ts_us[edge], (ctx.start[dev[edge]] + 1) * US, ctx.stop[dev[edge]] * US - 1)
+
+    u = rng.random((6, n), dtype=np.float32)
+    is_pour = etype == EVENT_TYPES.index("pour")
+    is_temp = etype == EVENT_TYPES.index("temperature")
+    is_press = etype == EVENT_TYPES.index("pressure")
+    f32 = np.float32
+    sizes = np.array(ev.common_sizes, dtype=f32)
+    v_lo, v_hi = ev.volume_ml
+    any_volume = np.floor(f32(v_lo) + u[1] * f32(v_hi - v_lo + 1))
+    common = sizes[np.minimum((u[1] * f32(sizes.size)).astype(np.int32), sizes.size - 1)] if sizes.size else any_volume
+    volume = np.where(u[0] < f32(ev.common_share), common, any_volume)
+    fl_lo, fl_hi = ev.flow_rate_ml_per_sec
+    flow = np.round(f32(fl_lo) + u[2] * f32(fl_hi - fl_lo), 1)
+    duration = np.round(volume / flow, 2)
+
+    t_lo, t_hi = ev.temperature_c
+    temp_anomaly = u[4] < f32(ev.temperature_anomaly_rate)
+    a_lo, a_hi = TEMP_ANOMALY_C
+    temp = np.round(np.where(temp_anomaly, f32(a_lo) + u[3] * f32(a_hi - a_lo), f32(t_lo) + u[3] * f32(t_hi - t_lo)), 1)
+    p_lo, p_hi = ev.pressure_psi
+    press_anomaly = u[4] < f32(ev.pressure_anomaly_rate)
+    pa_lo, pa_hi = PRESSURE_ANOMALY_PSI
+    press = np.round(np.where(press_anomaly, f32(pa_lo) + u[5] * f32(pa_hi - pa_lo), f32(p_lo) + u[5] * f32(p_hi - p_lo)),
+                     1)
+    status = np.where(etype == EVENT_TYPES.index("error"), np.int8(2),
+                      (((is_temp | is_pour) & temp_anomaly) | (is_press & press_anomaly)).astype(np.int8))
+
+    nan = f32(np.nan)
+    ts = pl.Series("timestamp", ts_us, dtype=pl.Int64).cast(pl.Datetime("us"))
+    return pl.DataFrame({
+        "id": np.arange(first_id, first_id + n, dtype=np.int32),
+        "device_id": ctx.device_id[dev].astype(np.int32),
+        "location_id": ctx.location_id[dev].astype(np.int32),
+        "timestamp": ts,
+        "event_type": labels(EVENT_TYPES, etype),
+        "status": labels(("success", "warning", "error"), status),
+        "device_category": ctx.category.gather(pl.Series(dev)),
+        "volume_ml": pl.Series(np.where(is_pour, volume, nan), nan_to_null=True).cast(pl.Int32),
+        "temperature_c": pl.Series(np.where(is_pour | is_temp, temp, nan), nan_to_null=True),
+        "pressure_psi": pl.Series(np.where(is_press, press, nan), nan_to_null=True),
+        "flow_rate_ml_per_sec": pl.Series(np.where(is_pour, flow, nan), nan_to_null=True),
+        "duration_seconds": pl.Series(np.where(is_pour, duration, nan), nan_to_null=True),
+        "created_at": ts,
+    })

@@ -1,0 +1,313 @@
+"""Stage 3 for the event streams: stream partitions into PostgreSQL and swap them in, in one transaction.
+
+Workers build, check, fingerprint and encode partitions (a bounded window of them, so memory stays flat)
+while this thread COPYs the previous one. Each day of each table is copied into a standalone table, gets
+its primary key, and only at the end are the old day partitions detached and dropped and the new ones
+attached (PostgreSQL checks each attached partition's foreign keys). A failure or a kill before COMMIT
+leaves every table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pgpq
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from datagen import events
+from datagen.checks import Outcome
+from datagen.db import Target, connect, describe, redact
+from datagen.errors import DatabaseError, RefusedError, ValidationFailed
+from datagen.generate import Generated
+from datagen.load import check_columns, ddl, fault_pause, lock_key
+from datagen.tables import CORE_TABLES, TABLES, Table
+
+PGCOPY_HEADER_BYTES = 19  # "PGCOPY\n\377\r\n\0" + flags + header extension length
+PGCOPY_TRAILER = b"\xff\xff"
+PREFETCH = 2  # partitions built ahead of the one being copied, per worker: enough to hide build time
+DEFAULT_BATCH_ROWS = 65_536  # Arrow batch size for encoding; any value gives the same bytes in the table
+Cursor = psycopg.Cursor[tuple[object, ...]]
+_BOUND = re.compile(r"FOR VALUES FROM \((-?\d+)\) TO \((-?\d+)\)")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    built: events.Built
+    body: bytes  # binary COPY tuples, no header or trailer
+
+
+@dataclass
+class EventLoad:
+    rows: dict[str, int]
+    partitions: dict[str, dict[dt.date, tuple[int, int, str]]]  # table -> day -> (first_id, rows, fingerprint)
+    outcomes: list[Outcome]
+    copy_seconds: float
+    swap_seconds: float
+    replaced_partitions: int
+    total_seconds: float
+
+
+def encode(built: events.Built, batch_rows: int) -> Encoded:
+    arrow = built.frame.to_arrow()
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+    encoder.write_header()
+    chunks = [encoder.write_batch(b) for b in arrow.to_batches(max_chunksize=batch_rows)]
+    chunks.append(encoder.finish())
+    body = b"".join(chunks)
+    return Encoded(built, body[:-len(PGCOPY_TRAILER)])
+
+
+def _produce(streams: events.Streams, plan: events.Plan, workers: int, batch_rows: int) -> Iterator[Encoded]:
+    """Encoded partitions in plan order, built by `workers` threads at most a bounded window ahead."""
+    parts = list(events.iter_parts(plan))
+
+    def job(part: events.Part) -> Encoded:
+        return encode(events.build_checked(streams, part), batch_rows)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datagen-build") as pool:
+        window: list[Future[Encoded]] = []
+        nxt = 0
+        try:
+            while nxt < len(parts) or window:
+                while nxt < len(parts) and len(window) < workers * PREFETCH:
+                    window.append(pool.submit(job, parts[nxt]))
+                    nxt += 1
+                yield window.pop(0).result()
+        finally:
+            for f in window:
+                f.cancel()
+
+
+def existing_partitions(cur: Cursor, schema: str, table: Table) -> dict[str, tuple[int, int]]:
+    """Partitions of the table: name -> [from, to) of their id range."""
+    cur.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+        "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = %s AND p.relname = %s", (schema, table.name))
+    out = {}
+    for name, bound in cur.fetchall():
+        m = _BOUND.search(str(bound))
+        out[str(name)] = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    return out
+
+
+def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
+            yes: bool, confirm: Callable[[str], None]) -> int:
+    """Checks before any data is built: parents present and equal to this config's, the tables ours, the
+    existing partitions consistent with this plan. Returns how many partitions the run will replace."""
+    try:
+        with connect(target) as conn, conn.cursor() as cur:
+            _check_parents(cur, schema, gen)
+            present = _relkinds(cur, schema, [TABLES[t] for t in plan.parts])
+            replaced = 0
+            for key in plan.parts:
+                t = TABLES[key]
+                if t.name not in present:
+                    continue
+                if present[t.name] != "p":
+                    raise DatabaseError(f"table {schema}.{t.name} is in the way: it is not the partitioned table "
+                                        "datagen creates; nothing was changed",
+                                        hint=f"drop or rename {schema}.{t.name}, or use another --schema")
+                check_columns(cur, schema, t)
+                replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range))
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+    if replaced:
+        what = "every day" if full_range else f"{plan.window[0]} to {plan.window[1]}"
+        confirm(f"Replace {replaced} existing day partitions ({what}) of {', '.join(plan.parts)} in schema {schema}?")
+    return replaced
+
+
+def _relkinds(cur: Cursor, schema: str, tables: list[Table]) -> dict[str, str]:
+    cur.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, [t.name for t in tables]))
+    return {str(r[0]): str(r[1]) for r in cur.fetchall()}
+
+
+def _check_parents(cur: Cursor, schema: str, gen: Generated) -> None:
+    """The core tables in the database must be the ones this config and seed generate: events join them."""
+    kinds = _relkinds(cur, schema, list(CORE_TABLES))
+    missing = [t.name for t in CORE_TABLES if t.name not in kinds]
+    if missing:
+        raise RefusedError(f"schema {schema} has no {', '.join(missing)}: events reference the core entities; "
+                           "nothing was changed", hint="run `just generate` first (same --config and --schema)")
+    for t in CORE_TABLES:
+        check_columns(cur, schema, t)
+        keys = [c for c in (t.primary_key, *(fk.column for fk in t.foreign_keys), "created_at") if c]
+        if t.key == "devices":
+            keys.append("last_seen_at")
+        cur.execute(sql.SQL("SELECT {} FROM {}.{} ORDER BY 1").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in keys), sql.Identifier(schema), sql.Identifier(t.name)))
+        db = pl.DataFrame(cur.fetchall(), schema={c: t.polars_schema[c] for c in keys}, orient="row")
+        ours = gen.frames[t.key].select(keys).sort(t.primary_key)
+        if not db.equals(ours):
+            raise RefusedError(
+                f"{schema}.{t.name} does not hold the {t.key} this config and seed generate "
+                f"({db.height:,} rows there, {ours.height:,} here): events would not match their parents; "
+                "nothing was changed",
+                hint="run `just generate` with the same --config first, then `just generate-events`")
+
+
+def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool) -> list[str]:
+    """Existing partitions this run removes; refuses when the others do not fit this plan."""
+    existing = existing_partitions(cur, schema, table)
+    if full_range:
+        return sorted(existing)
+    window = {table.partition_name(d) for d in plan.days}
+    spans = plan.all_spans[table.key]
+    for name, (lo, hi) in sorted(existing.items()):
+        if name in window:
+            continue
+        day = _day_of(name, table)
+        want = spans.get(day) if day else None
+        if want is None or (lo, hi) != (want[0], want[0] + want[1]):
+            raise RefusedError(
+                f"partition {schema}.{name} (ids {lo:,} to {hi - 1:,}) was not generated from this config and seed, "
+                f"so a window cannot be added next to it; nothing was changed",
+                hint="regenerate the whole event range: `just generate-events` without --start/--end")
+    return sorted(n for n in existing if n in window)
+
+
+def _day_of(name: str, table: Table) -> dt.date | None:
+    m = re.fullmatch(re.escape(table.name) + r"_p(\d{8})", name)
+    return dt.datetime.strptime(m.group(1), "%Y%m%d").date() if m else None
+
+
+def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
+                workers: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
+                on_progress: Callable[[str, int], None] | None = None) -> EventLoad:
+    """Generate and load the plan's partitions in one transaction."""
+    t0 = time.perf_counter()
+    result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, 0, 0.0)
+    try:
+        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
+            cur.execute(ddl("event_tables.sql", schema))
+            new_tables = _copy_all(cur, schema, streams, plan, result, workers, batch_rows, on_progress)
+            ts = time.perf_counter()
+            result.replaced_partitions = _swap(cur, schema, plan, new_tables, full_range=full_range)
+            result.swap_seconds = time.perf_counter() - ts
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise DatabaseError(f"a foreign key check failed while attaching a partition; nothing was changed: "
+                            f"{redact(str(exc).splitlines()[0])}",
+                            hint="the core tables changed since the check: run `just generate`, then retry") from None
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"lost the connection to {describe(target.conninfo)} during the load; the transaction was rolled "
+            f"back and the previous data is intact: {redact(str(exc).strip().splitlines()[0])}",
+            hint="re-run the command once the server is reachable") from None
+    except psycopg.Error as exc:
+        raise DatabaseError(f"PostgreSQL refused the load; nothing was changed: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+    result.total_seconds = time.perf_counter() - t0
+    return result
+
+
+def _copy_all(cur: Cursor, schema: str, streams: events.Streams, plan: events.Plan, result: EventLoad,
+              workers: int, batch_rows: int, on_progress: Callable[[str, int], None] | None
+              ) -> dict[str, list[tuple[dt.date, str, int, int]]]:
+    """COPY every partition into a standalone table with its primary key; returns table -> [(day, name, from, to)]."""
+    s = sql.Identifier(schema)
+    new: dict[str, list[tuple[dt.date, str, int, int]]] = {k: [] for k in plan.parts}
+    open_copy: tuple[str, dt.date] | None = None
+    copy_cm = copy = None
+    day_fps: dict[tuple[str, dt.date], list[str]] = {}
+    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+    pause = 0.0
+
+    def close() -> None:
+        nonlocal copy_cm, copy
+        if copy_cm is None or open_copy is None:
+            return
+        assert copy is not None
+        copy.write(PGCOPY_TRAILER)
+        copy_cm.__exit__(None, None, None)
+        copy_cm = copy = None
+        key, day = open_copy
+        t = TABLES[key]
+        tmp = _tmp_name(t, day)
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            s, sql.Identifier(tmp), sql.Identifier(f"{tmp}_pkey"), sql.Identifier(t.primary_key)))
+
+    tc = time.perf_counter()
+    for enc in _produce(streams, plan, workers, batch_rows):
+        part = enc.built.part
+        bad = [o for o in enc.built.outcomes if not o.passed]
+        if bad:
+            raise ValidationFailed("\n".join(
+                [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
+                + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: {', '.join(map(str, o.sample))}"
+                   for o in bad]))
+        result.outcomes.extend(enc.built.outcomes)
+        if part.rows == 0:
+            continue
+        t = TABLES[part.table]
+        if open_copy != (part.table, part.day):
+            close()
+            tmp = _tmp_name(t, part.day)
+            cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, sql.Identifier(tmp), s,
+                                                                           sql.Identifier(t.name)))
+            stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+                s, sql.Identifier(tmp), sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
+            copy_cm = cur.copy(stmt)
+            copy = copy_cm.__enter__()
+            copy.write(header)
+            open_copy = (part.table, part.day)
+            pause = fault_pause(part.table)
+            new[part.table].append((part.day, tmp, part.first_id, part.first_id))
+        assert copy is not None
+        copy.write(enc.body)
+        if pause:
+            copy.write(b"")
+            time.sleep(pause)
+            pause = 0.0
+        day, name, lo, hi = new[part.table][-1]
+        new[part.table][-1] = (day, name, lo, part.first_id + part.rows)
+        result.rows[part.table] += part.rows
+        day_fps.setdefault((part.table, part.day), []).append(enc.built.fingerprint)
+        if on_progress is not None:
+            on_progress(part.table, part.rows)
+    close()
+    result.copy_seconds = time.perf_counter() - tc
+    from datagen.manifest import combine
+
+    for key, entries in new.items():
+        for day, _, lo, hi in entries:
+            result.partitions[key][day] = (lo, hi - lo, combine(day_fps[(key, day)]))
+    return new
+
+
+def _tmp_name(t: Table, day: dt.date) -> str:
+    return f"{t.partition_name(day)}_new"
+
+
+def _swap(cur: Cursor, schema: str, plan: events.Plan, new: dict[str, list[tuple[dt.date, str, int, int]]], *,
+          full_range: bool) -> int:
+    """Detach and drop the replaced partitions (children first), attach the new ones (parents first)."""
+    s = sql.Identifier(schema)
+    removed = 0
+    for key in reversed(list(plan.parts)):
+        t = TABLES[key]
+        for name in _to_replace(cur, schema, t, plan, full_range=full_range):
+            cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
+                s, sql.Identifier(t.name), s, sql.Identifier(name)))
+            cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))
+            removed += 1
+    for key in plan.parts:
+        t = TABLES[key]
+        for day, tmp, lo, hi in new[key]:
+            final = t.partition_name(day)
+            cur.execute(sql.SQL("ALTER TABLE {}.{} ATTACH PARTITION {}.{} FOR VALUES FROM ({}) TO ({})").format(
+                s, sql.Identifier(t.name), s, sql.Identifier(tmp), sql.Literal(lo), sql.Literal(hi)))
+            cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(s, sql.Identifier(tmp), sql.Identifier(final)))
+            cur.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
+                s, sql.Identifier(f"{tmp}_pkey"), sql.Identifier(f"{final}_pkey")))
+    return removed
