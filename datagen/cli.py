@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                         "page_views brings user_sessions")
     e.add_argument("--workers", type=_positive, default=1, metavar="N",
                    help="threads building partitions while one copies (default 1; any N gives the same bytes)")
+    e.add_argument("--connections", type=_positive, default=2, metavar="N",
+                   help="parallel COPY connections, each loading one day (default 2: PostgreSQL ingests one stream "
+                        "per core)")
     e.add_argument("--batch-rows", type=_positive, default=65_536, metavar="N",
                    help="rows per encoded COPY batch (default 65536; any N gives the same bytes)")
     e.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
@@ -127,7 +130,8 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         pipeline.run_generate_events(cfg, pipeline.EventOptions(
             config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
             dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, start=args.start,
-            end=args.end, workers=args.workers, batch_rows=args.batch_rows, tables=args.tables))
+            end=args.end, workers=args.workers, connections=args.connections, batch_rows=args.batch_rows,
+            tables=args.tables))
         return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,

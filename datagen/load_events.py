@@ -10,11 +10,13 @@ leaves every table exactly as it was.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pgpq
 import polars as pl
@@ -27,9 +29,10 @@ from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
 from datagen.generate import Generated
 from datagen.load import check_columns, ddl, fault_pause, lock_key
-from datagen.tables import CORE_TABLES, TABLES, Table
+from datagen.manifest import combine
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 
-PGCOPY_HEADER_BYTES = 19  # "PGCOPY\n\377\r\n\0" + flags + header extension length
+PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
 PGCOPY_TRAILER = b"\xff\xff"
 PREFETCH = 2  # partitions built ahead of the one being copied, per worker: enough to hide build time
 DEFAULT_BATCH_ROWS = 65_536  # Arrow batch size for encoding; any value gives the same bytes in the table
@@ -181,117 +184,194 @@ def _day_of(name: str, table: Table) -> dt.date | None:
     return dt.datetime.strptime(m.group(1), "%Y%m%d").date() if m else None
 
 
+STAGING_SUFFIX = "_load"  # <partition>_load: a day being loaded, not yet attached (dropped if a run dies)
+DEFAULT_CONNECTIONS = 2  # parallel COPY streams: PostgreSQL ingests one stream per backend, one core each
+
+
+@dataclass
+class _Unit:
+    """One day of one table, streamed by one loader connection into its own staging table."""
+
+    table: Table
+    day: dt.date
+    first_id: int
+    parts: queue.Queue[Encoded | None]
+    rows: int = 0
+    fingerprints: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def staging(self) -> str:
+        return self.table.partition_name(self.day) + STAGING_SUFFIX
+
+
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
-                workers: int = 1, batch_rows: int = DEFAULT_BATCH_ROWS,
+                workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None) -> EventLoad:
-    """Generate and load the plan's partitions in one transaction."""
+    """Generate and load the plan's partitions; the visible change is one transaction at the end."""
     t0 = time.perf_counter()
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, 0, 0.0)
+    units: list[_Unit] = []
     try:
-        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
-            cur.execute(ddl("event_tables.sql", schema))
-            new_tables = _copy_all(cur, schema, streams, plan, result, workers, batch_rows, on_progress)
-            ts = time.perf_counter()
-            result.replaced_partitions = _swap(cur, schema, plan, new_tables, full_range=full_range)
-            result.swap_seconds = time.perf_counter() - ts
+        with connect(target) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                # one run per schema at a time: a second waits here (session lock, held until we disconnect)
+                cur.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))
+                cur.execute(ddl("event_tables.sql", schema))
+                _drop_staging(cur, schema)
+            try:
+                tc = time.perf_counter()
+                units = _stage_all(target, schema, streams, plan, result, workers, connections, batch_rows,
+                                   on_progress)
+                result.copy_seconds = time.perf_counter() - tc
+                ts = time.perf_counter()
+                with conn.transaction(), conn.cursor() as cur:
+                    result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range)
+                result.swap_seconds = time.perf_counter() - ts
+            finally:
+                with conn.cursor() as cur:
+                    _drop_staging(cur, schema)  # after a failure: what the loaders committed, unattached
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise DatabaseError(f"a foreign key check failed while attaching a partition; nothing was changed: "
+        raise DatabaseError(f"a foreign key check failed while loading a partition; nothing was changed: "
                             f"{redact(str(exc).splitlines()[0])}",
                             hint="the core tables changed since the check: run `just generate`, then retry") from None
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"lost the connection to {describe(target.conninfo)} during the load; the transaction was rolled "
-            f"back and the previous data is intact: {redact(str(exc).strip().splitlines()[0])}",
+            f"lost the connection to {describe(target.conninfo)} during the load; the previous data is intact: "
+            f"{redact(str(exc).strip().splitlines()[0])}",
             hint="re-run the command once the server is reachable") from None
     except psycopg.Error as exc:
         raise DatabaseError(f"PostgreSQL refused the load; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
+    for u in units:
+        result.partitions[u.table.key][u.day] = (u.first_id, u.rows, combine(u.fingerprints))
     result.total_seconds = time.perf_counter() - t0
     return result
 
 
-def _copy_all(cur: Cursor, schema: str, streams: events.Streams, plan: events.Plan, result: EventLoad,
-              workers: int, batch_rows: int, on_progress: Callable[[str, int], None] | None
-              ) -> dict[str, list[tuple[dt.date, str, int, int]]]:
-    """COPY every partition into a standalone table with its primary key; returns table -> [(day, name, from, to)]."""
-    s = sql.Identifier(schema)
-    new: dict[str, list[tuple[dt.date, str, int, int]]] = {k: [] for k in plan.parts}
-    open_copy: tuple[str, dt.date] | None = None
-    copy_cm = copy = None
-    day_fps: dict[tuple[str, dt.date], list[str]] = {}
-    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
-    pause = 0.0
-
-    def close() -> None:
-        nonlocal copy_cm, copy
-        if copy_cm is None or open_copy is None:
-            return
-        assert copy is not None
-        copy.write(PGCOPY_TRAILER)
-        copy_cm.__exit__(None, None, None)
-        copy_cm = copy = None
-        key, day = open_copy
-        t = TABLES[key]
-        tmp = _tmp_name(t, day)
-        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-            s, sql.Identifier(tmp), sql.Identifier(f"{tmp}_pkey"), sql.Identifier(t.primary_key)))
-
-    tc = time.perf_counter()
-    for enc in _produce(streams, plan, workers, batch_rows):
-        part = enc.built.part
-        bad = [o for o in enc.built.outcomes if not o.passed]
-        if bad:
-            raise ValidationFailed("\n".join(
-                [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
-                + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: {', '.join(map(str, o.sample))}"
-                   for o in bad]))
-        result.outcomes.extend(enc.built.outcomes)
-        if part.rows == 0:
-            continue
-        t = TABLES[part.table]
-        if open_copy != (part.table, part.day):
-            close()
-            tmp = _tmp_name(t, part.day)
-            cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, sql.Identifier(tmp), s,
-                                                                           sql.Identifier(t.name)))
-            stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
-                s, sql.Identifier(tmp), sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
-            copy_cm = cur.copy(stmt)
-            copy = copy_cm.__enter__()
-            copy.write(header)
-            open_copy = (part.table, part.day)
-            pause = fault_pause(part.table)
-            new[part.table].append((part.day, tmp, part.first_id, part.first_id))
-        assert copy is not None
-        copy.write(enc.body)
-        if pause:
-            copy.write(b"")
-            time.sleep(pause)
-            pause = 0.0
-        day, name, lo, hi = new[part.table][-1]
-        new[part.table][-1] = (day, name, lo, part.first_id + part.rows)
-        result.rows[part.table] += part.rows
-        day_fps.setdefault((part.table, part.day), []).append(enc.built.fingerprint)
-        if on_progress is not None:
-            on_progress(part.table, part.rows)
-    close()
-    result.copy_seconds = time.perf_counter() - tc
-    from datagen.manifest import combine
-
-    for key, entries in new.items():
-        for day, _, lo, hi in entries:
-            result.partitions[key][day] = (lo, hi - lo, combine(day_fps[(key, day)]))
-    return new
+def _drop_staging(cur: Cursor, schema: str) -> None:
+    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE 'app\\_database\\_%%' "
+                "AND c.relname LIKE %s", (schema, f"%{STAGING_SUFFIX}"))
+    for (name,) in cur.fetchall():
+        if any(str(name).startswith(t.name + "_p") for t in EVENT_TABLES):
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(str(name))))
 
 
-def _tmp_name(t: Table, day: dt.date) -> str:
-    return f"{t.partition_name(day)}_new"
+def _stage_all(target: Target, schema: str, streams: events.Streams, plan: events.Plan, result: EventLoad,
+               workers: int, connections: int, batch_rows: int,
+               on_progress: Callable[[str, int], None] | None) -> list[_Unit]:
+    """Stream every day of every table into a committed staging table, `connections` days at a time."""
+    units: list[_Unit] = []
+    free: queue.Queue[int] = queue.Queue()
+    for i in range(connections):
+        free.put(i)
+    threads: list[threading.Thread] = []
+    current: _Unit | None = None
+
+    def finish(u: _Unit | None) -> None:
+        if u is not None:
+            u.parts.put(None)
+
+    def failed() -> BaseException | None:
+        return next((u.error for u in units if u.error is not None), None)
+
+    try:
+        for enc in _produce(streams, plan, workers, batch_rows):
+            part = enc.built.part
+            bad = [o for o in enc.built.outcomes if not o.passed]
+            if bad:
+                raise ValidationFailed("\n".join(
+                    [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
+                    + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
+                       f"{', '.join(map(str, o.sample))}" for o in bad]))
+            result.outcomes.extend(enc.built.outcomes)
+            if part.rows == 0:
+                continue
+            if current is None or (current.table.key, current.day) != (part.table, part.day):
+                finish(current)
+                slot = free.get()  # wait for a loader connection
+                if (err := failed()) is not None:
+                    raise err
+                current = _Unit(TABLES[part.table], part.day, part.first_id, queue.Queue(maxsize=PREFETCH))
+                units.append(current)
+                th = threading.Thread(target=_loader, args=(target, schema, current, slot, free),
+                                      name=f"datagen-copy-{slot}", daemon=True)
+                th.start()
+                threads.append(th)
+            while True:  # hand the part over, but notice a loader that died meanwhile
+                try:
+                    current.parts.put(enc, timeout=0.5)
+                    break
+                except queue.Full:
+                    if (err := failed()) is not None:
+                        raise err from None
+            result.rows[part.table] += part.rows
+            if on_progress is not None:
+                on_progress(part.table, part.rows)
+        finish(current)
+        current = None
+    finally:
+        finish(current)
+        for th in threads:
+            th.join()
+    if (err := failed()) is not None:
+        raise err
+    return units
 
 
-def _swap(cur: Cursor, schema: str, plan: events.Plan, new: dict[str, list[tuple[dt.date, str, int, int]]], *,
-          full_range: bool) -> int:
-    """Detach and drop the replaced partitions (children first), attach the new ones (parents first)."""
+def _loader(target: Target, schema: str, unit: _Unit, slot: int, free: queue.Queue[int]) -> None:
+    """COPY one day into its staging table, then add its primary key, id-range check and foreign keys into
+    the core tables (so ATTACH later only links them: no scan, no second validation), and commit."""
+    s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
+    try:
+        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, stg, s, sql.Identifier(t.name)))
+            # FREEZE: the table was created in this transaction, so rows are written frozen (no later hint-bit
+            # or anti-wraparound rewrite of a table that may hold hundreds of millions of rows)
+            stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
+                s, stg, sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
+            pause = fault_pause(t.key)
+            with cur.copy(stmt) as copy:
+                copy.write(PGCOPY_HEADER)
+                while (enc := unit.parts.get()) is not None:
+                    copy.write(enc.body)
+                    unit.rows += enc.built.part.rows
+                    unit.fingerprints.append(enc.built.fingerprint)
+                    if pause:
+                        copy.write(b"")
+                        time.sleep(pause)
+                        pause = 0.0
+                copy.write(PGCOPY_TRAILER)
+            final = t.partition_name(unit.day)
+            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
+            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} CHECK ({} >= {} AND {} < {})").format(
+                s, stg, sql.Identifier(f"{final}_id_range"), sql.Identifier(t.primary_key), sql.Literal(unit.first_id),
+                sql.Identifier(t.primary_key), sql.Literal(unit.first_id + unit.rows)))
+            for fk in t.foreign_keys:
+                parent = TABLES[fk.parent]
+                if parent.partitioned:
+                    continue  # its rows are in a staging table too: checked when attached
+                cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})").format(
+                    s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column), s,
+                    sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
+    except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher, which raises it
+        unit.error = exc
+        while True:  # drain, so the dispatcher never blocks on a dead loader
+            try:
+                if unit.parts.get(timeout=0.1) is None:
+                    break
+            except queue.Empty:
+                if unit.parts.empty():
+                    break
+    finally:
+        free.put(slot)
+
+
+def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool) -> int:
+    """Detach and drop the replaced partitions (children first), attach the staged ones (parents first)."""
     s = sql.Identifier(schema)
     removed = 0
     for key in reversed(list(plan.parts)):
@@ -301,13 +381,12 @@ def _swap(cur: Cursor, schema: str, plan: events.Plan, new: dict[str, list[tuple
                 s, sql.Identifier(t.name), s, sql.Identifier(name)))
             cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))
             removed += 1
-    for key in plan.parts:
-        t = TABLES[key]
-        for day, tmp, lo, hi in new[key]:
-            final = t.partition_name(day)
-            cur.execute(sql.SQL("ALTER TABLE {}.{} ATTACH PARTITION {}.{} FOR VALUES FROM ({}) TO ({})").format(
-                s, sql.Identifier(t.name), s, sql.Identifier(tmp), sql.Literal(lo), sql.Literal(hi)))
-            cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(s, sql.Identifier(tmp), sql.Identifier(final)))
-            cur.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
-                s, sql.Identifier(f"{tmp}_pkey"), sql.Identifier(f"{final}_pkey")))
+    for u in units:  # units are in plan order: parents first
+        t, final = u.table, u.table.partition_name(u.day)
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ATTACH PARTITION {}.{} FOR VALUES FROM ({}) TO ({})").format(
+            s, sql.Identifier(t.name), s, sql.Identifier(u.staging), sql.Literal(u.first_id),
+            sql.Literal(u.first_id + u.rows)))
+        cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(s, sql.Identifier(u.staging), sql.Identifier(final)))
+        cur.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
+            s, sql.Identifier(f"{u.staging}_pkey"), sql.Identifier(f"{final}_pkey")))
     return removed
