@@ -255,7 +255,8 @@ def _within_user_life(t: Table, start_col: str, stop_col: str) -> Check:
 
 def _page_in_session(f: Frames, _: Config) -> pl.Series:
     s = f["user_sessions"].select("session_id", "start_time", "end_time")
-    j = f["page_views"].select("page_view_id", "session_id", "timestamp", "time_on_page_seconds").join(s, on="session_id")
+    j = f["page_views"].select("page_view_id", "session_id", "timestamp", "time_on_page_seconds").join(
+        s, on="session_id")
     leaves = pl.col("timestamp") + pl.duration(seconds=pl.col("time_on_page_seconds"))
     return j.filter((pl.col("timestamp") < pl.col("start_time")) | (leaves > pl.col("end_time")))["page_view_id"]
 

@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                     "config (`just generate`).")
     common(e)
     e.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day of the window (default: range start)")
-    e.add_argument("--end", type=_date, metavar="YYYY-MM-DD", help="last day of the window, inclusive (default: range end)")
+    e.add_argument("--end", type=_date, metavar="YYYY-MM-DD",
+                   help="last day of the window, inclusive (default: range end)")
     e.add_argument("--tables", type=_table_list, metavar="T1,T2",
                    help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
                         "page_views brings user_sessions")

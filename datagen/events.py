@@ -184,7 +184,7 @@ def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:
     if unknown:
         raise UsageError(f"--tables: unknown event table {', '.join(unknown)}", hint=f"choose from {', '.join(keys)}")
     if "page_views" in only and "user_sessions" not in only:
-        only = ("user_sessions",) + only  # page views need their sessions in the same window
+        only = ("user_sessions", *only)  # page views need their sessions in the same window
     return tuple(k for k in keys if k in only)
 
 

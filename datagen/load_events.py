@@ -354,10 +354,11 @@ def _loader(target: Target, schema: str, unit: _Unit, slot: int, free: queue.Que
                 parent = TABLES[fk.parent]
                 if parent.partitioned:
                     continue  # its rows are in a staging table too: checked when attached
-                cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})").format(
+                add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
+                cur.execute(add_fk.format(
                     s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column), s,
                     sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
-    except BaseException as exc:  # noqa: BLE001 - handed to the dispatcher, which raises it
+    except BaseException as exc:  # handed to the dispatcher, which raises it in the main thread
         unit.error = exc
         while True:  # drain, so the dispatcher never blocks on a dead loader
             try:
@@ -386,7 +387,8 @@ def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, fu
         cur.execute(sql.SQL("ALTER TABLE {}.{} ATTACH PARTITION {}.{} FOR VALUES FROM ({}) TO ({})").format(
             s, sql.Identifier(t.name), s, sql.Identifier(u.staging), sql.Literal(u.first_id),
             sql.Literal(u.first_id + u.rows)))
-        cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(s, sql.Identifier(u.staging), sql.Identifier(final)))
+        cur.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+            s, sql.Identifier(u.staging), sql.Identifier(final)))
         cur.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
             s, sql.Identifier(f"{u.staging}_pkey"), sql.Identifier(f"{final}_pkey")))
     return removed

@@ -6,7 +6,7 @@ import psycopg
 from psycopg import sql
 
 from datagen.load import ddl
-from datagen.tables import CORE_TABLES, TABLES
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
 
 def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
@@ -14,7 +14,8 @@ def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         conn.execute(ddl("core_tables.sql", schema))
         conn.execute(ddl("core_constraints.sql", schema))
-        for t in CORE_TABLES:
+        conn.execute(ddl("event_tables.sql", schema))
+        for t in CORE_TABLES + EVENT_TABLES:
             cols = conn.execute(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
                 "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -24,7 +25,8 @@ def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
             cons = conn.execute(
                 "SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con "
                 "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('p', 'f') ORDER BY con.conname",
+                "WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('p', 'f') AND con.conparentid = 0 "
+                "ORDER BY con.conname",
                 (schema, t.name)).fetchall()
             want = {(t.pk_constraint(), "p", f"PRIMARY KEY ({t.primary_key})")}
             for fk in t.foreign_keys:
@@ -50,3 +52,18 @@ def test_every_staging_column_is_declared() -> None:
     for key, cols in staging.items():
         missing = set(cols.split()) - set(TABLES[key].column_names)
         assert not missing, (key, missing)
+
+
+def test_every_staging_event_column_is_declared() -> None:
+    # reference raw-tables.md §7-10, column S (tap-event metrics are typed columns; the view rebuilds `metrics`)
+    staging = {
+        "tap_events": "id device_id location_id timestamp event_type status device_category created_at "
+                      "volume_ml temperature_c pressure_psi flow_rate_ml_per_sec duration_seconds",
+        "user_sessions": "session_id user_id customer_id start_time end_time duration_seconds page_views "
+                         "actions_taken device_type browser created_at",
+        "page_views": "page_view_id session_id user_id customer_id page_url page_title timestamp "
+                      "time_on_page_seconds referrer_url created_at",
+        "feature_usage": "usage_id user_id customer_id feature_name usage_count timestamp created_at",
+    }
+    for key, cols in staging.items():
+        assert not set(cols.split()) - set(TABLES[key].column_names), key

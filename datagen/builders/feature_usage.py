@@ -33,7 +33,7 @@ FEATURES: tuple[tuple[str, tuple[str, ...], float, int], ...] = (
     ("alert_notifications", ("manager", "operator", "viewer"), 0.40, 10),
     ("basic_reports", ("operator", "viewer"), 0.30, 3),
 )
-NAMES = (DASHBOARD, WEEKLY_REPORT, MONTHLY_REPORT, API) + tuple(f[0] for f in FEATURES)
+NAMES = (DASHBOARD, WEEKLY_REPORT, MONTHLY_REPORT, API, *(f[0] for f in FEATURES))
 
 
 def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame:

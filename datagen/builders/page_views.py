@@ -83,7 +83,7 @@ def build(cfg: Config, ppl: People, sessions: pl.DataFrame, day: dt.date, first_
         pl.col("_url").str.replace("{device}", pl.col("_dev").cast(pl.String), literal=True)
         .str.replace("{location}", pl.col("_loc").cast(pl.String), literal=True)
         .str.replace("{user}", pl.col("_usr").cast(pl.String), literal=True))["_url"]
-    ref_idx = pick(rng, REFERRERS, n)
+    ref_idx = pick(rng, [(r or "", share) for r, share in REFERRERS], n)
     external = labels([r or "" for r, _ in REFERRERS], ref_idx)
     previous = page_url.shift(1)
     referrer = pl.select(pl.when(pl.Series(first)).then(pl.when(external != "").then(external))

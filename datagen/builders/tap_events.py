@@ -99,7 +99,7 @@ def context(cfg: Config, devices: pl.DataFrame, accounts: pl.DataFrame) -> Conte
         account_created=d["_acc_created"].dt.epoch("s").to_numpy().astype(np.int64),
         mix_cdf=np.cumsum(np.array(rows), axis=1),
         hour_cdf=hour_cdf,
-        hour_flat=(hour_cdf[:, 1:] + np.arange(hour_cdf.shape[0])[:, None]).ravel(),
+        hour_flat=(hour_cdf[:, 1:] + np.arange(hour_cdf.shape[0], dtype=np.float64)[:, None]).ravel(),
         hour_lo=hour_cdf[:, :24].ravel(),
         hour_inv=np.divide(1.0, width, out=np.zeros_like(width), where=width > 0).ravel(),
         event_day=np.array([n in ev.event_day_industries for n in industries]),
@@ -115,7 +115,7 @@ def _mix_row(mix: tuple[tuple[str, float], ...], maintenance: bool) -> npt.NDArr
         rest = w.sum() - w[m]
         w = w * ((1.0 - MAINTENANCE_SHARE) / rest) if rest > 0 else w
         w[m] = MAINTENANCE_SHARE
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=np.float64)
 
 
 def _hour_cdf(cfg: Config, industry: str, peak: float) -> npt.NDArray[np.float64]:
@@ -127,7 +127,7 @@ def _hour_cdf(cfg: Config, industry: str, peak: float) -> npt.NDArray[np.float64
         hours = np.arange(h_from, h_to)
         hours = hours[(hours >= bh_from) & (hours < bh_to)] if industry in cfg.events.business_hours_only else hours
         w[hours % 24] = np.where(w[hours % 24] > 0, peak, w[hours % 24])
-    return np.concatenate([[0.0], np.cumsum(w) / w.sum()])
+    return np.asarray(np.concatenate([[0.0], np.cumsum(w) / w.sum()]), dtype=np.float64)
 
 
 def _day_mass(ctx: Context, rows: npt.NDArray[np.int64], day_start: int
@@ -229,8 +229,8 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
     p_lo, p_hi = ev.pressure_psi
     press_anomaly = u[4] < f32(ev.pressure_anomaly_rate)
     pa_lo, pa_hi = PRESSURE_ANOMALY_PSI
-    press = np.round(np.where(press_anomaly, f32(pa_lo) + u[5] * f32(pa_hi - pa_lo), f32(p_lo) + u[5] * f32(p_hi - p_lo)),
-                     1)
+    press = np.round(np.where(press_anomaly, f32(pa_lo) + u[5] * f32(pa_hi - pa_lo),
+                              f32(p_lo) + u[5] * f32(p_hi - p_lo)), 1)
     status = np.where(etype == EVENT_TYPES.index("error"), np.int8(2),
                       (((is_temp | is_pour) & temp_anomaly) | (is_press & press_anomaly)).astype(np.int8))
 
@@ -241,8 +241,8 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
         "device_id": ctx.device_id[dev].astype(np.int32),
         "location_id": ctx.location_id[dev].astype(np.int32),
         "timestamp": ts,
-        "event_type": labels(EVENT_TYPES, etype),
-        "status": labels(("success", "warning", "error"), status),
+        "event_type": labels(EVENT_TYPES, etype.astype(np.int64)),
+        "status": labels(("success", "warning", "error"), status.astype(np.int64)),
         "device_category": ctx.category.gather(pl.Series(dev)),
         "volume_ml": pl.Series(np.where(is_pour, volume, nan), nan_to_null=True).cast(pl.Int32),
         "temperature_c": pl.Series(np.where(is_pour | is_temp, temp, nan), nan_to_null=True),

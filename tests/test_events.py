@@ -1,0 +1,298 @@
+"""Event streams on a real PostgreSQL: keys, windows, determinism, temporal rules, staging reads, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from datagen.cli import main
+from datagen.config import parse_config
+from datagen.generate import generate
+from datagen.manifest import combine, fingerprint
+from datagen.tables import EVENT_TABLES, TABLES
+from tests.fix_db import read_table
+
+DAYS = ("2025-06-20", "2025-06-21", "2025-06-22", "2025-06-23")  # Friday to Monday: weekdays and a weekend
+
+
+def small_config(config_dict: dict[str, Any], path: Path, **changes: Any) -> Path:
+    """The shipped config with 12 accounts and a four-day event range: thousands of events a day, not millions."""
+    config_dict["accounts"]["total"] = 12
+    config_dict["events"]["range"] = {"start_date": DAYS[0], "end_date": DAYS[-1]}
+    for key, value in changes.items():
+        node = config_dict
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path.write_text(yaml.safe_dump(config_dict, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(*args: str) -> int:
+    return main([*args, "--no-progress"])
+
+
+def event_fingerprints(url: str, schema: str) -> dict[str, str]:
+    return {t.key: fingerprint(read_table(url, schema, t.key), t.key) for t in EVENT_TABLES}
+
+
+@pytest.fixture
+def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
+    return small_config(config_dict, tmp_path / "small.yaml")
+
+
+@pytest.fixture
+def loaded(db_env: str, schema: str, small: Path) -> str:
+    """Core and all four event tables of the small config, whole event range."""
+    assert run("generate", "--config", str(small), "--schema", schema, "--yes") == 0
+    assert run("generate-events", "--config", str(small), "--schema", schema, "--yes") == 0
+    return schema
+
+
+def q(url: str, query: str, schema: str) -> Any:
+    s = sql.Identifier(schema)
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql.SQL(query).format(s=s)).fetchone()
+    return row[0] if row else None
+
+
+def test_events_load_with_keys_in_place_and_match_the_manifest(db_env: str, loaded: str, tmp_path: Path) -> None:
+    schema = loaded
+    for t in EVENT_TABLES:
+        assert q(db_env, f"SELECT count(*) FROM {{s}}.{t.name}", schema) > 0, t.key
+    with psycopg.connect(db_env) as conn:
+        fks = conn.execute(
+            "SELECT c.relname, con.conname FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND con.contype = 'f' "
+            "AND c.relkind = 'p' AND con.conparentid = 0", (schema,)).fetchall()
+        parts = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            "WHERE n.nspname = %s AND p.relname = 'app_database_tap_events' ORDER BY 1", (schema,)).fetchall()
+    assert sorted(name for _, name in fks) == sorted(t.fk_constraint(fk) for t in EVENT_TABLES for fk in t.foreign_keys)
+    assert [p[0] for p in parts] == [f"app_database_tap_events_p{d.replace('-', '')}" for d in DAYS]
+    # no orphans, by the runbook's kind of SQL
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events e LEFT JOIN {s}.app_database_devices d "
+                     "ON d.id = e.device_id WHERE d.id IS NULL OR d.location_id <> e.location_id", schema) == 0
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_page_views v JOIN {s}.app_database_user_sessions s "
+                     "USING (session_id) WHERE v.user_id <> s.user_id OR v.customer_id <> s.customer_id", schema) == 0
+    # ids sequential and gap-free from the start of each id range
+    for t in EVENT_TABLES:
+        lo, n, hi = (q(db_env, f"SELECT {agg}({t.primary_key}) FROM {{s}}.{t.name}", schema)
+                     for agg in ("min", "count", "max"))
+        assert (lo, hi) == (1, n), t.key
+    # the manifest names every partition, and its fingerprints are the loaded content
+    manifest = json.loads((Path(os.environ["DATAGEN_HOME"]) / "manifests" / f"{schema}.json").read_text())
+    for t in EVENT_TABLES:
+        entry = manifest["events"][t.key]
+        assert sorted(entry["partitions"]) == list(DAYS)
+        assert combine([p["fingerprint"] for p in entry["partitions"].values()]) == \
+            fingerprint(read_table(db_env, schema, t.key), t.key)
+
+
+def test_staging_reads_metrics_through_the_view(db_env: str, loaded: str) -> None:
+    schema = loaded
+
+    def count(where: str) -> int:
+        return int(q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events_view WHERE " + where, schema))
+
+    pours = count("event_type = 'pour'")
+    assert pours > 0
+    assert count("event_type = 'pour' AND (metrics->>'volume_ml')::numeric BETWEEN 20 AND 500 "
+                 "AND (metrics->>'flow_rate_ml_per_sec')::numeric BETWEEN 10 AND 50 "
+                 "AND (metrics->>'duration_seconds')::numeric > 0 AND metrics->>'temperature_c' IS NOT NULL") == pours
+    readings = count("event_type IN ('temperature', 'pressure')")
+    assert readings > 0
+    assert count("(event_type = 'temperature' AND metrics->>'temperature_c' IS NOT NULL) OR "
+                 "(event_type = 'pressure' AND (metrics->>'pressure_psi')::numeric > 0)") == readings
+    # anomalies exist at roughly the configured rates and are outside the staging model's bounds
+    temps = count("metrics ? 'temperature_c'")
+    hot = count("(metrics->>'temperature_c')::numeric > 10")
+    assert 0.01 < hot / temps < 0.03
+    assert count("status NOT IN ('success', 'warning', 'error')") == 0
+    assert count("event_type = 'error' AND status <> 'error'") == 0
+
+
+def test_temporal_rules_hold_in_the_database(db_env: str, loaded: str, small: Path) -> None:
+    schema = loaded
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events e JOIN {s}.app_database_devices d ON d.id = "
+                     "e.device_id WHERE e.timestamp <= d.created_at OR e.timestamp > d.last_seen_at", schema) == 0
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_user_sessions s JOIN {s}.app_database_users u "
+                     "ON u.id = s.user_id WHERE s.start_time <= u.created_at OR s.end_time < s.start_time", schema) == 0
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_page_views v JOIN {s}.app_database_user_sessions s "
+                     "USING (session_id) WHERE v.timestamp < s.start_time OR "
+                     "v.timestamp + make_interval(secs => v.time_on_page_seconds) > s.end_time", schema) == 0
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_feature_usage f JOIN {s}.app_database_users u "
+                     "ON u.id = f.user_id WHERE f.timestamp <= u.created_at", schema) == 0
+    # churned accounts fall silent at their churn; only live accounts' users appear
+    gen = generate(parse_config(yaml.safe_load(small.read_text())))
+    churn = gen.full["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at").drop_nulls()
+    taps = read_table(db_env, schema, "tap_events").join(
+        gen.frames["devices"].select(pl.col("id").alias("device_id"), "customer_id"), on="device_id")
+    for frame, col in ((taps, "timestamp"), (read_table(db_env, schema, "feature_usage"), "timestamp"),
+                       (read_table(db_env, schema, "user_sessions"), "end_time")):
+        late = frame.join(churn, on="customer_id").filter(pl.col(col) >= pl.col("_churn_at"))
+        assert late.height == 0
+    # corporate sites pour in business hours only; everyone else mostly does
+    hours = taps.join(gen.frames["accounts"].select(pl.col("id").alias("customer_id"), "industry"), on="customer_id")
+    hour = pl.col("timestamp").dt.hour()
+    assert hours.filter((pl.col("industry") == "corporate") & ((hour < 6) | (hour >= 23))).height == 0
+    assert hours.filter((hour >= 6) & (hour < 23)).height / hours.height > 0.95
+
+
+def test_windows_compose_and_chunking_does_not_matter(db_env: str, loaded: str, small: Path,
+                                                      db_url: str) -> None:
+    whole = event_fingerprints(db_env, loaded)
+    other = f"{loaded}_w"
+    try:
+        assert run("generate", "--config", str(small), "--schema", other, "--yes") == 0
+        # window B first, then window A, each with different chunking: same table content as all at once
+        assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[2],
+                   "--end", DAYS[3], "--workers", "3", "--batch-rows", "1000", "--connections", "1") == 0
+        assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[0],
+                   "--end", DAYS[1], "--workers", "2", "--batch-rows", "77") == 0
+        assert event_fingerprints(db_env, other) == whole
+        # re-running a window replaces that window only
+        assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[1],
+                   "--end", DAYS[1]) == 0
+        assert event_fingerprints(db_env, other) == whole
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(other)))
+
+
+def test_replacing_a_window_needs_confirmation(db_env: str, loaded: str, small: Path,
+                                              monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:
+    before = event_fingerprints(db_env, loaded)
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--start", DAYS[0], "--end",
+               DAYS[0]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert event_fingerprints(db_env, loaded) == before
+
+
+def test_regenerating_core_empties_the_events(db_env: str, loaded: str, small: Path) -> None:
+    assert run("generate", "--config", str(small), "--schema", loaded, "--yes") == 0
+    for t in EVENT_TABLES:
+        assert q(db_env, f"SELECT count(*) FROM {{s}}.{t.name}", loaded) == 0
+    with psycopg.connect(db_env) as conn:
+        fks = conn.execute("SELECT count(*) FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                           "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND con.contype = 'f' "
+                           "AND con.conparentid = 0 AND c.relkind IN ('r', 'p')", (loaded,)).fetchone()
+    assert fks == (5 + 9,)  # the core keys and the event tables' keys are all back
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes") == 0
+
+
+def test_event_range_must_fit_the_id_ranges(db_env: str, schema: str, config_dict: dict[str, Any], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    tight = small_config(config_dict, tmp_path / "tight.yaml", **{"id_ranges.tap_events": [1, 1000]})
+    assert run("generate", "--config", str(tight), "--schema", schema, "--yes") == 0
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(tight), "--schema", schema, "--yes") == 2
+    err = capsys.readouterr().err
+    assert "id_ranges.tap_events" in err and "2025-06-20 to 2025-06-23" in err
+    assert q(db_env, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE n.nspname = '" + schema + "' AND c.relname LIKE 'app_database_tap%%'", schema) == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--start", "2025-06-19"], "outside the event range"),
+    (["--start", "2025-06-23", "--end", "2025-06-21"], "after --end"),
+    (["--start", "June 20"], "is not a date"),
+    (["--workers", "0"], "positive integer"),
+    (["--tables", "taps"], "unknown event table"),
+])
+def test_bad_windows_and_options_exit_2(db_env: str, schema: str, small: Path, args: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("generate-events", "--config", str(small), "--schema", schema, "--yes", *args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_events_need_the_core_tables_of_the_same_config(db_env: str, schema: str, small: Path,
+                                                        config_dict: dict[str, Any], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("generate-events", "--config", str(small), "--schema", schema, "--yes") == 2
+    assert "just generate" in capsys.readouterr().err
+    other = small_config(config_dict, tmp_path / "seed7.yaml", seed=7)
+    assert run("generate", "--config", str(other), "--schema", schema, "--yes") == 0
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(small), "--schema", schema, "--yes") == 2
+    err = capsys.readouterr().err
+    assert "does not hold the" in err and "nothing was changed" in err
+
+
+def test_a_window_next_to_partitions_of_another_config_is_refused(db_env: str, loaded: str, config_dict: dict[str, Any],
+                                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                                  ) -> None:
+    before = event_fingerprints(db_env, loaded)
+    busier = small_config(config_dict, tmp_path / "busier.yaml",
+                          **{"events.tap_events.per_device_per_day.bar.max": 500})
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(busier), "--schema", loaded, "--yes", "--start", DAYS[1],
+               "--end", DAYS[1]) == 2
+    assert "was not generated from this config" in capsys.readouterr().err
+    assert event_fingerprints(db_env, loaded) == before
+
+
+def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str, config_dict: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    before = event_fingerprints(db_env, loaded)
+    busier = small_config(config_dict, tmp_path / "busier.yaml",
+                          **{"events.tap_events.per_device_per_day.bar.max": 500})
+    env = {**os.environ, "DATABASE_URL": db_env, "DATAGEN_TEST_PAUSE_IN_COPY": "tap_events:60"}
+    proc = subprocess.Popen([sys.executable, "-m", "datagen", "generate-events", "--schema", loaded, "--yes",
+                             "--config", str(busier), "--no-progress"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, copying = time.monotonic() + 60, False
+        with psycopg.connect(db_env, autocommit=True) as conn:
+            while time.monotonic() < deadline and not copying:
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen' "
+                                   "AND query LIKE %s", (f"COPY \"{loaded}\".\"app_database_tap_events_p%",)).fetchone()
+                copying = bool(row and row[0])
+                time.sleep(0.05)
+        assert copying, "the loader never reached the tap-events COPY"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with psycopg.connect(db_env, autocommit=True) as conn:
+        for _ in range(100):
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen'"
+                            ).fetchone() == (0,):
+                break
+            time.sleep(0.1)
+    assert event_fingerprints(db_env, loaded) == before
+    # the next run (the same config as the loaded data) cleans up what the dead one staged and completes
+    small = tmp_path / "small.yaml"
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes") == 0
+    assert event_fingerprints(db_env, loaded) == before
+    assert q(db_env, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE n.nspname = '" + loaded + "' AND c.relname LIKE '%%\\_load'", loaded) == 0
+
+
+def test_default_event_plan_fits_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate-events", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "7,749,952" in out and "nothing written" in out and "NO" not in out.split("fits", 1)[1]
+
+
+def test_tables_declare_partitioned_events() -> None:
+    assert all(t.partitioned and t.time_column for t in EVENT_TABLES)
+    assert TABLES["page_views"].foreign_keys[0].parent == "user_sessions"
