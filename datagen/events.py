@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from datagen import checks
@@ -134,7 +136,11 @@ class Streams:
             frame = feature_usage.build(cfg, self.people, p.day, p.first_id)
         if frame.height != p.rows:  # the plan and the builder disagree: a bug, never user input
             raise AssertionError(f"{p.table} {p.day} block {p.block}: planned {p.rows} rows, built {frame.height}")
-        return conform(frame, TABLES[p.table])
+        return frame
+
+    def build_conformed(self, part: Part) -> pl.DataFrame:
+        """The partition as loaded: declared columns only."""
+        return conform(self.build(part), TABLES[part.table])
 
     def parents(self, part: Part, frame: pl.DataFrame) -> checks.Frames:
         """The frames the partition checks join against: the core entities (as built) and, for page views,
@@ -167,13 +173,16 @@ class Built:
     frame: pl.DataFrame
     fingerprint: str
     outcomes: list[checks.Outcome]
+    layout: npt.NDArray[np.int32] | None = None  # per-row binary layout, when the builder gives one
 
 
 def build_checked(streams: Streams, part: Part) -> Built:
     """Build a partition, run the partition checks against its parents, and fingerprint it."""
-    frame = streams.build(part)
+    full = streams.build(part)
+    layout = full["_layout"].to_numpy() if "_layout" in full.columns else None
+    frame = conform(full, TABLES[part.table])
     outcomes = checks.run_checks(streams.parents(part, frame), streams.cfg, partition=part.table)
-    return Built(part, frame, fingerprint(frame, part.table), outcomes)
+    return Built(part, frame, fingerprint(frame, part.table), outcomes, layout)
 
 
 def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from datagen import events
+from datagen._copy_binary import encode_by_layout
 from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
@@ -42,8 +43,12 @@ _BOUND = re.compile(r"FOR VALUES FROM \((-?\d+)\) TO \((-?\d+)\)")
 
 @dataclass(frozen=True)
 class Encoded:
-    built: events.Built
-    body: bytes  # binary COPY tuples, no header or trailer
+    """A partition ready to copy: its tuples and what the summary and manifest need (the frame is gone)."""
+
+    part: events.Part
+    fingerprint: str
+    outcomes: list[Outcome]
+    body: bytes | memoryview  # binary COPY tuples, no header or trailer
 
 
 @dataclass
@@ -58,13 +63,16 @@ class EventLoad:
 
 
 def encode(built: events.Built, batch_rows: int) -> Encoded:
+    """Binary COPY tuples for a partition: numpy by row layout when the builder gave one, else pgpq."""
+    if built.layout is not None:
+        return Encoded(built.part, built.fingerprint, built.outcomes, encode_by_layout(built.frame, built.layout))
     arrow = built.frame.to_arrow()
     encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
     encoder.write_header()
     chunks = [encoder.write_batch(b) for b in arrow.to_batches(max_chunksize=batch_rows)]
     chunks.append(encoder.finish())
     body = b"".join(chunks)
-    return Encoded(built, body[:-len(PGCOPY_TRAILER)])
+    return Encoded(built.part, built.fingerprint, built.outcomes, body[:-len(PGCOPY_TRAILER)])
 
 
 def _produce(streams: events.Streams, plan: events.Plan, workers: int, batch_rows: int) -> Iterator[Encoded]:
@@ -207,8 +215,12 @@ class _Unit:
 
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
                 workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
-                on_progress: Callable[[str, int], None] | None = None) -> EventLoad:
-    """Generate and load the plan's partitions; the visible change is one transaction at the end."""
+                on_progress: Callable[[str, int], None] | None = None,
+                source: Iterator[Encoded] | None = None) -> EventLoad:
+    """Generate and load the plan's partitions; the visible change is one transaction at the end.
+
+    source: already encoded partitions in plan order instead of building them (the benchmark's ceiling).
+    """
     t0 = time.perf_counter()
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, 0, 0.0)
     units: list[_Unit] = []
@@ -222,8 +234,8 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 _drop_staging(cur, schema)
             try:
                 tc = time.perf_counter()
-                units = _stage_all(target, schema, streams, plan, result, workers, connections, batch_rows,
-                                   on_progress)
+                encoded = source if source is not None else _produce(streams, plan, workers, batch_rows)
+                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
                 with conn.transaction(), conn.cursor() as cur:
@@ -259,9 +271,8 @@ def _drop_staging(cur: Cursor, schema: str) -> None:
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(str(name))))
 
 
-def _stage_all(target: Target, schema: str, streams: events.Streams, plan: events.Plan, result: EventLoad,
-               workers: int, connections: int, batch_rows: int,
-               on_progress: Callable[[str, int], None] | None) -> list[_Unit]:
+def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: events.Plan, result: EventLoad,
+               connections: int, on_progress: Callable[[str, int], None] | None) -> list[_Unit]:
     """Stream every day of every table into a committed staging table, `connections` days at a time."""
     units: list[_Unit] = []
     free: queue.Queue[int] = queue.Queue()
@@ -278,15 +289,15 @@ def _stage_all(target: Target, schema: str, streams: events.Streams, plan: event
         return next((u.error for u in units if u.error is not None), None)
 
     try:
-        for enc in _produce(streams, plan, workers, batch_rows):
-            part = enc.built.part
-            bad = [o for o in enc.built.outcomes if not o.passed]
+        for enc in encoded:
+            part = enc.part
+            bad = [o for o in enc.outcomes if not o.passed]
             if bad:
                 raise ValidationFailed("\n".join(
                     [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
                     + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
                        f"{', '.join(map(str, o.sample))}" for o in bad]))
-            result.outcomes.extend(enc.built.outcomes)
+            result.outcomes.extend(enc.outcomes)
             if part.rows == 0:
                 continue
             if current is None or (current.table.key, current.day) != (part.table, part.day):
@@ -294,7 +305,7 @@ def _stage_all(target: Target, schema: str, streams: events.Streams, plan: event
                 slot = free.get()  # wait for a loader connection
                 if (err := failed()) is not None:
                     raise err
-                current = _Unit(TABLES[part.table], part.day, part.first_id, queue.Queue(maxsize=PREFETCH))
+                current = _Unit(TABLES[part.table], part.day, part.first_id, queue.Queue(maxsize=1))
                 units.append(current)
                 th = threading.Thread(target=_loader, args=(target, schema, current, slot, free),
                                       name=f"datagen-copy-{slot}", daemon=True)
@@ -327,6 +338,10 @@ def _loader(target: Target, schema: str, unit: _Unit, slot: int, free: queue.Que
     s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
     try:
         with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+            # a bigger sort budget keeps the primary-key build in memory; no parallel index workers, since the
+            # loaders already keep every core busy
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
             cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, stg, s, sql.Identifier(t.name)))
             # FREEZE: the table was created in this transaction, so rows are written frozen (no later hint-bit
             # or anti-wraparound rewrite of a table that may hold hundreds of millions of rows)
@@ -337,8 +352,8 @@ def _loader(target: Target, schema: str, unit: _Unit, slot: int, free: queue.Que
                 copy.write(PGCOPY_HEADER)
                 while (enc := unit.parts.get()) is not None:
                     copy.write(enc.body)
-                    unit.rows += enc.built.part.rows
-                    unit.fingerprints.append(enc.built.fingerprint)
+                    unit.rows += enc.part.rows
+                    unit.fingerprints.append(enc.fingerprint)
                     if pause:
                         copy.write(b"")
                         time.sleep(pause)

@@ -48,7 +48,8 @@ class Context:
     device_id: npt.NDArray[np.int64]
     location_id: npt.NDArray[np.int64]
     first_id: int  # first device id: block b holds ids first_id + b * DEVICE_BLOCK ...
-    category: pl.Series  # device category label per device
+    category: npt.NDArray[np.int64]  # index into category_names per device
+    category_names: tuple[str, ...]
     profile: npt.NDArray[np.int64]  # row of the event-mix table: device type x under maintenance
     industry: npt.NDArray[np.int64]  # index into cfg.events.tap_rates
     start: npt.NDArray[np.int64]  # installation (epoch s): events strictly after it
@@ -85,12 +86,15 @@ def context(cfg: Config, devices: pl.DataFrame, accounts: pl.DataFrame) -> Conte
         for maint in (False, True):
             rows.append(_mix_row(mix, maint))
     hour_cdf = np.array([_hour_cdf(cfg, r.industry, r.peak_multiplier) for r in ev.tap_rates])
+    categories = sorted(d["category"].unique().to_list())
     width = np.diff(hour_cdf, axis=1)
     return Context(
         device_id=d["id"].to_numpy().astype(np.int64),
         location_id=d["location_id"].to_numpy().astype(np.int64),
         first_id=cfg.id_range("devices")[0],
-        category=d["category"],
+        category=d["category"].replace_strict({c: i for i, c in enumerate(categories)}, return_dtype=pl.Int64)
+        .to_numpy(),
+        category_names=tuple(categories),
         profile=(dtype_idx * 2 + in_maintenance).astype(np.int64),
         industry=d["industry"].replace_strict({n: i for i, n in enumerate(industries)}, return_dtype=pl.Int64)
         .to_numpy(),
@@ -183,7 +187,7 @@ def count(cfg: Config, ctx: Context, day: dt.date, block: int) -> int:
 
 
 def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) -> pl.DataFrame:
-    """The partition's rows, ids first_id, first_id + 1, ... in device order."""
+    """The partition's rows, ids first_id, first_id + 1, ... in device order, plus `_layout` (see _copy_binary)."""
     rng = stream(cfg.seed, "tap_events", day.isoformat(), block)
     rows, counts, c_lo, c_hi = _counts(cfg, ctx, day, block, rng)
     n = int(counts.sum())
@@ -234,6 +238,7 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
     status = np.where(etype == EVENT_TYPES.index("error"), np.int8(2),
                       (((is_temp | is_pour) & temp_anomaly) | (is_press & press_anomaly)).astype(np.int8))
 
+    cat = ctx.category[dev]
     nan = f32(np.nan)
     ts = pl.Series("timestamp", ts_us, dtype=pl.Int64).cast(pl.Datetime("us"))
     return pl.DataFrame({
@@ -243,11 +248,13 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
         "timestamp": ts,
         "event_type": labels(EVENT_TYPES, etype.astype(np.int64)),
         "status": labels(("success", "warning", "error"), status.astype(np.int64)),
-        "device_category": ctx.category.gather(pl.Series(dev)),
+        "device_category": labels(ctx.category_names, cat),
         "volume_ml": pl.Series(np.where(is_pour, volume, nan), nan_to_null=True).cast(pl.Int32),
         "temperature_c": pl.Series(np.where(is_pour | is_temp, temp, nan), nan_to_null=True),
         "pressure_psi": pl.Series(np.where(is_press, press, nan), nan_to_null=True),
         "flow_rate_ml_per_sec": pl.Series(np.where(is_pour, flow, nan), nan_to_null=True),
         "duration_seconds": pl.Series(np.where(is_pour, duration, nan), nan_to_null=True),
         "created_at": ts,
+        # the row's binary layout (NULL columns and string values), for the numpy COPY encoder
+        "_layout": (etype.astype(np.int32) * 3 + status) * len(ctx.category_names) + cat,
     })
