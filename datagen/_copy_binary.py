@@ -105,4 +105,4 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
         for name, value in data:
             rec[name] = value
         offset += rows.size * dtype.itemsize
-    return memoryview(out)
+    return memoryview(out.data)
