@@ -22,6 +22,9 @@ from rich.table import Table as RichTable
 
 from datagen.checks import Outcome
 from datagen.config import Config
+from datagen.events import Plan
+from datagen.load_events import EventLoad
+from datagen.manifest import combine
 from datagen.plan import PlanRow
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -118,7 +121,7 @@ def distribution_table(frames: dict[str, pl.DataFrame], cfg: Config) -> RichTabl
     return t
 
 
-def event_plan_table(plan: Any, cfg: Config) -> RichTable:
+def event_plan_table(plan: Plan, cfg: Config) -> RichTable:
     """Rows per event table for the window and for the whole event range, against the id ranges."""
     ev = cfg.events
     t = RichTable(title=f"Event plan: window {plan.window[0]} to {plan.window[1]} "
@@ -134,12 +137,10 @@ def event_plan_table(plan: Any, cfg: Config) -> RichTable:
     return t
 
 
-def event_load_table(result: Any, plan: Any) -> RichTable:
+def event_load_table(result: EventLoad) -> RichTable:
     t = RichTable(title="Loaded events", title_justify="left")
     for col in ("table", "rows", "partitions", "ids", "fingerprint (window)"):
         t.add_column(col, justify="left" if col in ("table", "fingerprint (window)") else "right")
-    from datagen.manifest import combine
-
     for key, days in result.partitions.items():
         rows = result.rows[key]
         spans = sorted(days.values())
