@@ -274,17 +274,15 @@ def _drop_staging(cur: Cursor, schema: str) -> None:
 
 def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: events.Plan, result: EventLoad,
                connections: int, on_progress: Callable[[str, int], None] | None) -> list[_Unit]:
-    """Stream every day of every table into a committed staging table, `connections` days at a time."""
+    """Stream every day of every table into a committed staging table, on `connections` loader threads that
+    each keep one connection (and one malloc arena) for the whole run."""
     units: list[_Unit] = []
-    free: queue.Queue[int] = queue.Queue()
-    for i in range(connections):
-        free.put(i)
-    threads: list[threading.Thread] = []
+    work: queue.Queue[_Unit | None] = queue.Queue()
+    loaders = [threading.Thread(target=_loader, args=(target, schema, work), name=f"datagen-copy-{i}", daemon=True)
+               for i in range(connections)]
+    for th in loaders:
+        th.start()
     current: _Unit | None = None
-
-    def finish(u: _Unit | None) -> None:
-        if u is not None:
-            u.parts.put(None)
 
     def failed() -> BaseException | None:
         return next((u.error for u in units if u.error is not None), None)
@@ -302,18 +300,15 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
             if part.rows == 0:
                 continue
             if current is None or (current.table.key, current.day) != (part.table, part.day):
-                finish(current)
-                slot = free.get()  # wait for a loader connection
+                if current is not None:
+                    current.parts.put(None)
                 if (err := failed()) is not None:
                     raise err
-                planned = plan.all_spans[part.table][part.day]
-                current = _Unit(TABLES[part.table], part.day, planned[0], planned[1], queue.Queue(maxsize=1))
+                first, planned = plan.all_spans[part.table][part.day]
+                current = _Unit(TABLES[part.table], part.day, first, planned, queue.Queue(maxsize=1))
                 units.append(current)
-                th = threading.Thread(target=_loader, args=(target, schema, current, slot, free),
-                                      name=f"datagen-copy-{slot}", daemon=True)
-                th.start()
-                threads.append(th)
-            while True:  # hand the part over, but notice a loader that died meanwhile
+                work.put(current)
+            while True:  # hand the part over (at most one waits per day), noticing a loader that failed
                 try:
                     current.parts.put(enc, timeout=0.5)
                     break
@@ -323,74 +318,94 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
             result.rows[part.table] += part.rows
             if on_progress is not None:
                 on_progress(part.table, part.rows)
-        finish(current)
-        current = None
+        if current is not None:
+            current.parts.put(None)
+            current = None
     finally:
-        finish(current)
-        for th in threads:
+        if current is not None:
+            current.parts.put(None)
+        for _ in loaders:
+            work.put(None)
+        for th in loaders:
             th.join()
     if (err := failed()) is not None:
         raise err
     return units
 
 
-def _loader(target: Target, schema: str, unit: _Unit, slot: int, free: queue.Queue[int]) -> None:
-    """COPY one day into its staging table, then add its primary key, id-range check and foreign keys into
-    the core tables (so ATTACH later only links them: no scan, no second validation), and commit."""
-    s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
+def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None]) -> None:
+    """Load days from the work queue on one connection until told to stop; after a failure, only drain."""
+    conn: psycopg.Connection[tuple[object, ...]] | None = None
+    broken = False
     try:
-        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
-            # a bigger sort budget keeps the primary-key build in memory; no parallel index workers, since the
-            # loaders already keep every core busy
-            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
-            cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, stg, s, sql.Identifier(t.name)))
-            # the partition bound as a CHECK on the empty table: COPY tests each row as it arrives (cheaper than
-            # a second scan) and ATTACH, seeing a valid constraint that implies the bound, skips its own scan
-            last = unit.first_id + unit.planned_rows
-            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} CHECK ({} >= {} AND {} < {})").format(
-                s, stg, sql.Identifier(f"{t.partition_name(unit.day)}_id_range"), sql.Identifier(t.primary_key),
-                sql.Literal(unit.first_id), sql.Identifier(t.primary_key), sql.Literal(last)))
-            # FREEZE: the table was created in this transaction, so rows are written frozen (no later hint-bit
-            # or anti-wraparound rewrite of a table that may hold hundreds of millions of rows)
-            stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
-                s, stg, sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
-            pause = fault_pause(t.key)
-            with cur.copy(stmt) as copy:
-                copy.write(PGCOPY_HEADER)
-                while (enc := unit.parts.get()) is not None:
-                    copy.write(enc.body)
-                    unit.rows += enc.part.rows
-                    unit.fingerprints.append(enc.fingerprint)
-                    if pause:
-                        copy.write(b"")
-                        time.sleep(pause)
-                        pause = 0.0
-                copy.write(PGCOPY_TRAILER)
-            if unit.rows != unit.planned_rows:  # the plan and the builders disagree: a bug, never user input
-                raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
-            final = t.partition_name(unit.day)
-            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-                s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
-            for fk in t.foreign_keys:
-                parent = TABLES[fk.parent]
-                if parent.partitioned:
-                    continue  # its rows are in a staging table too: checked when attached
-                add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
-                cur.execute(add_fk.format(
-                    s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column), s,
-                    sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
-    except BaseException as exc:  # handed to the dispatcher, which raises it in the main thread
-        unit.error = exc
-        while True:  # drain, so the dispatcher never blocks on a dead loader
+        while (unit := work.get()) is not None:
+            if broken:
+                unit.error = unit.error or RuntimeError("an earlier load on this connection failed")
+                _drain(unit)
+                continue
             try:
-                if unit.parts.get(timeout=0.1) is None:
-                    break
-            except queue.Empty:
-                if unit.parts.empty():
-                    break
+                if conn is None:
+                    conn = connect(target)
+                _load_unit(conn, schema, unit)
+            except BaseException as exc:  # handed to the dispatcher, which raises it in the main thread
+                unit.error = exc
+                broken = True
+                _drain(unit)
     finally:
-        free.put(slot)
+        if conn is not None:
+            conn.close()
+
+
+def _drain(unit: _Unit) -> None:
+    """Consume a failed day's parts, so the dispatcher never blocks on it."""
+    while unit.parts.get() is not None:
+        pass
+
+
+def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit) -> None:
+    """COPY one day into its staging table, then add its primary key and foreign keys into the core tables
+    (so ATTACH later only links them: no scan, no second validation), and commit."""
+    s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
+    final = t.partition_name(unit.day)
+    with conn.transaction(), conn.cursor() as cur:
+        # a bigger sort budget keeps the primary-key build in memory; no parallel index workers, since the
+        # loaders already keep every core busy
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+        cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, stg, s, sql.Identifier(t.name)))
+        # the partition bound as a CHECK on the empty table: COPY tests each row as it arrives (cheaper than
+        # a second scan) and ATTACH, seeing a valid constraint that implies the bound, skips its own scan
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} CHECK ({} >= {} AND {} < {})").format(
+            s, stg, sql.Identifier(f"{final}_id_range"), sql.Identifier(t.primary_key),
+            sql.Literal(unit.first_id), sql.Identifier(t.primary_key), sql.Literal(unit.first_id + unit.planned_rows)))
+        # FREEZE: the table was created in this transaction, so rows are written frozen (no later hint-bit
+        # or anti-wraparound rewrite of a table that may hold hundreds of millions of rows)
+        stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
+            s, stg, sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
+        pause = fault_pause(t.key)
+        with cur.copy(stmt) as copy:
+            copy.write(PGCOPY_HEADER)
+            while (enc := unit.parts.get()) is not None:
+                copy.write(enc.body)
+                unit.rows += enc.part.rows
+                unit.fingerprints.append(enc.fingerprint)
+                del enc  # let the buffer go before waiting for the next one
+                if pause:
+                    copy.write(b"")
+                    time.sleep(pause)
+                    pause = 0.0
+            copy.write(PGCOPY_TRAILER)
+        if unit.rows != unit.planned_rows:  # the plan and the builders disagree: a bug, never user input
+            raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
+        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
+        add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
+        for fk in t.foreign_keys:
+            parent = TABLES[fk.parent]
+            if parent.partitioned:
+                continue  # its rows are in a staging table too: checked when attached
+            cur.execute(add_fk.format(s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column),
+                                      s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
 
 
 def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool) -> int:
