@@ -204,17 +204,20 @@ def main() -> int:
     if not args.no_record:
         header = "## Tap events end to end against the load ceilings"
         text = RESULTS.read_text(encoding="utf-8")
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=False).stdout.strip() or "unknown"
+        table = ("| date | machine | command | rows (days) | e2e rows/s | load ceiling rows/s | e2e / load ceiling "
+                 "| COPY ceiling rows/s | e2e / COPY ceiling | generation rows/s | gen + check + encode rows/s "
+                 "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         if header not in text:
             text += (f"\n{header}\n\n"
                      "e2e: `generate-events --tables tap_events` in a fresh process (plan, build, check, encode, "
                      "COPY on 2 connections, primary and foreign keys, swap). Load ceiling: the same loader fed "
                      "pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a bare table, "
                      "no keys. Generation: build only / build + checks + fingerprint + encode, one thread, "
-                     "no database.\n\n"
-                     "| date | machine | command | rows (days) | e2e rows/s | load ceiling rows/s | e2e / load ceiling "
-                     "| COPY ceiling rows/s | e2e / COPY ceiling | generation rows/s | gen + check + encode rows/s "
-                     "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-        RESULTS.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
+                     "no database.\n")
+        text += f"\nRun {dt.date.today()}, commit {commit}:\n\n" + table + "\n".join(lines) + "\n"
+        RESULTS.write_text(text, encoding="utf-8")
     return 0
 
 
