@@ -218,8 +218,9 @@ CORE_TABLES: tuple[Table, ...] = (ACCOUNTS, LOCATIONS, DEVICES, USERS, SUBSCRIPT
 _TS = "timestamp without time zone"
 
 # The staging model reads metrics->>'volume_ml', 'temperature_c', 'pressure_psi', 'flow_rate_ml_per_sec'
-# and 'duration_seconds'. They are typed columns here (measured: jsonb takes 2.1x the load time and 1.8x the disk); the view
-# app_database_tap_events_view rebuilds `metrics` as jsonb on read (docs/decisions.md: "Tap-event metrics").
+# and 'duration_seconds'. They are typed columns here (measured: jsonb takes 2.1x the load time and 1.8x the
+# disk); the view app_database_tap_events_view rebuilds `metrics` as jsonb on read (docs/decisions.md:
+# "Tap-event metrics").
 TAP_EVENTS = Table(
     key="tap_events",
     columns=(
