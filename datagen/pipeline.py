@@ -146,4 +146,6 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
                      f"at {target.display}" + (f", replacing {result.replaced_partitions} day partitions"
                                                 if result.replaced_partitions else "")
                      + f"; {len(result.outcomes):,} partition checks passed. Manifest: {manifest_path}")
+    if target.source == "embedded server":
+        report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
