@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 import pytest
@@ -12,8 +13,9 @@ from polars.testing import assert_frame_equal
 
 from datagen import events
 from datagen.builders import feature_usage, page_views, tap_events
-from datagen.config import Config
-from datagen.generate import Generated
+from datagen.config import Config, parse_config
+from datagen.generate import Generated, generate
+from tests.test_generate import _base, small_configs
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,40 @@ def test_product_values_are_classifiable(streams: events.Streams, whole: events.
     assert all(any(c in n for c in cats) for n in feature_usage.NAMES)
     assert {"standard_dashboard", "api_access", "weekly_report"} <= names  # 2025-06-23 is a Monday
     assert page_views.ROLE_PATHS  # every configured role has paths or falls back to DEFAULT_PATHS
+
+
+@st.composite
+def event_configs(draw: st.DrawFn) -> dict[str, Any]:
+    c = draw(small_configs(_base()))
+    end = dt.date.fromisoformat(str(c["time_range"]["end_date"]))
+    last = end - dt.timedelta(days=draw(st.integers(0, 400)))
+    first = last - dt.timedelta(days=draw(st.integers(0, 2)))
+    c["events"]["range"] = {"start_date": str(first), "end_date": str(last)}
+    tap = c["events"]["tap_events"]
+    for rate in tap["per_device_per_day"].values():
+        rate["min"] = draw(st.integers(0, 20))
+        rate["max"] = rate["min"] + draw(st.integers(0, 30))
+        rate["weekend_factor"] = draw(st.sampled_from([0.0, 0.5, 1.0, 2.0]))
+    tap["business_hours_only"] = draw(st.lists(st.sampled_from(list(tap["per_device_per_day"])), unique=True))
+    tap["event_days"]["share"] = draw(st.sampled_from([0.0, 0.25, 1.0]))
+    roles = c["events"]["role_activity"]
+    quiet = draw(st.sampled_from(list(roles)))
+    roles[quiet]["days"] = draw(st.sampled_from([[], ["sun"]]))  # a role that (almost) never works
+    roles[quiet]["sessions_per_day"] = draw(st.sampled_from([0.0, 5.0]))
+    return c
+
+
+@given(raw=event_configs())
+def test_random_configs_give_partitions_that_pass_their_checks(raw: dict[str, Any]) -> None:
+    cfg = parse_config(raw)
+    streams = events.Streams(cfg, generate(cfg))
+    plan = streams.plan(events.event_tables(None))
+    for table, parts in plan.parts.items():
+        nxt = cfg.id_range(table)[0]
+        for part in parts:
+            assert part.first_id == nxt
+            built = events.build_checked(streams, part)
+            assert built.frame.height == part.rows
+            failed = [(o.check.name, o.sample) for o in built.outcomes if not o.passed]
+            assert failed == [], (part, failed)
+            nxt += part.rows
