@@ -64,8 +64,15 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
             nulls[col] = s.is_null().to_numpy()
         if s.dtype != pl.String:
             wire[col] = _wire(s)
-    strings = {col: frame[col].gather(pl.Series(first_rows)).to_list()
-               for col in frame.columns if frame[col].dtype == pl.String}
+    string_cols = [col for col in frame.columns if frame[col].dtype == pl.String]
+    strings = {col: frame[col].gather(pl.Series(first_rows)).to_list() for col in string_cols}
+    if string_cols:  # the contract: every string column holds one value per layout (checked by 64-bit hash)
+        group_of = np.empty(n, dtype=np.int64)
+        group_of[order] = np.repeat(np.arange(starts.size), ends - starts)
+        for col in string_cols:
+            h = frame[col].hash(seed=0).to_numpy()
+            if not np.array_equal(h, h[first_rows][group_of]):
+                raise ValueError(f"column {col}: rows of one layout differ in value")
     for col, mask in nulls.items():  # the contract: NULL-ness is the same for every row of a layout
         per_group = np.add.reduceat(mask[order].astype(np.int64), starts)
         if not np.all((per_group == 0) | (per_group == ends - starts)):

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="last day of the window, inclusive (default: range end)")
     e.add_argument("--tables", type=_table_list, metavar="T1,T2",
                    help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
-                        "page_views brings user_sessions")
+                        "user_sessions and page_views come together")
     e.add_argument("--workers", type=_positive, default=1, metavar="N",
                    help="threads building partitions while one copies (default 1; any N gives the same bytes)")
     e.add_argument("--connections", type=_positive, default=2, metavar="N",

@@ -8,7 +8,9 @@ rows depend only on (seed, table, day[, block]): not on the window, the order, o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -69,6 +71,7 @@ class Streams:
         self.taps: tap_events.Context = tap_events.context(cfg, gen.full["devices"], gen.full["accounts"])
         self.people: People = people(cfg, gen.full["users"], gen.full["accounts"], gen.full["locations"],
                                      gen.full["devices"])
+        self.digest = content_digest(cfg, gen)
 
     # -- counting ----------------------------------------------------------------------------------
     def _blocks(self, table: str) -> int:
@@ -154,6 +157,16 @@ class Streams:
         return frames
 
 
+def content_digest(cfg: Config, gen: Generated) -> str:
+    """What a day's event rows depend on besides the day: the seed, the event settings (not the range, which
+    only moves ids), the hours and roles, the end of time, and the core rows. Stored on every partition, so a
+    window is only ever put next to days made the same way."""
+    ev = dataclasses.replace(cfg.events, start_date=dt.date.min, end_date=dt.date.min)
+    parts = [repr((cfg.seed, ev, cfg.business_hours, cfg.peak_hours, [r.name for r in cfg.roles], cfg.end))]
+    parts += [fingerprint(gen.frames[k], k) for k in ("accounts", "locations", "devices", "users")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def _check_fits(cfg: Config, table: str, rows: int) -> None:
     lo, hi = cfg.id_range(TABLES[table].id_range_key)
     if rows > hi - lo + 1:
@@ -192,8 +205,9 @@ def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:
     unknown = [t for t in only if t not in keys]
     if unknown:
         raise UsageError(f"--tables: unknown event table {', '.join(unknown)}", hint=f"choose from {', '.join(keys)}")
-    if "page_views" in only and "user_sessions" not in only:
-        only = ("user_sessions", *only)  # page views need their sessions in the same window
+    if "page_views" in only or "user_sessions" in only:
+        # page views reference sessions, and their ids follow the sessions': they are replaced together
+        only = ("user_sessions", "page_views", *only)
     return tuple(k for k in keys if k in only)
 
 

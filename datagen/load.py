@@ -243,6 +243,7 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
     """
     present = {r[0] for r in _present(cur, schema)}
     deps = [t for t in dependents({t.key for t in tables}) if t.name in present]
+    drop_staging(cur, schema)  # a dead generate-events run's staging tables hold keys into the core tables
     s = sql.Identifier(schema)
     loaded = {t.key for t in tables}
     for t in reversed(deps):
@@ -260,6 +261,18 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
                 s, sql.Identifier(t.name), s, sql.Identifier(str(part))))
             cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(str(part))))
     return deps
+
+
+def drop_staging(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> None:
+    """Drop the staging tables (`<partition>_load`) a generate-events run left behind; never a partition."""
+    for t in TABLES.values():
+        if not t.partitioned:
+            continue
+        cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind = 'r' AND NOT c.relispartition AND c.relname ~ %s",
+                    (schema, t.staging_pattern))
+        for (name,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(str(name))))
 
 
 def _present(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> list[tuple[object, ...]]:

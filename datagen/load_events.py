@@ -29,9 +29,9 @@ from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
 from datagen.generate import Generated
-from datagen.load import check_columns, ddl, fault_pause, lock_key
+from datagen.load import check_columns, ddl, drop_staging, fault_pause, lock_key
 from datagen.manifest import combine
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, TABLES, Table
 
 PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
 PGCOPY_TRAILER = b"\xff\xff"
@@ -96,21 +96,26 @@ def _produce(streams: events.Streams, plan: events.Plan, workers: int, batch_row
                 f.cancel()
 
 
-def existing_partitions(cur: Cursor, schema: str, table: Table) -> dict[str, tuple[int, int]]:
-    """Partitions of the table: name -> [from, to) of their id range."""
+DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were made (events.content_digest)
+
+
+def existing_partitions(cur: Cursor, schema: str, table: Table) -> dict[str, tuple[int, int, str]]:
+    """Partitions of the table: name -> ([from, to) of their id range, their comment)."""
     cur.execute(
-        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), coalesce(obj_description(c.oid, 'pg_class'), '') "
+        "FROM pg_inherits i "
         "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
         "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = %s AND p.relname = %s", (schema, table.name))
     out = {}
-    for name, bound in cur.fetchall():
+    for name, bound, comment in cur.fetchall():
         m = _BOUND.search(str(bound))
-        out[str(name)] = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        lo, hi = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        out[str(name)] = (lo, hi, str(comment))
     return out
 
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
-            yes: bool, confirm: Callable[[str], None]) -> int:
+            yes: bool, confirm: Callable[[str], None], gen_digest: str) -> int:
     """Checks before any data is built: parents present and equal to this config's, the tables ours, the
     existing partitions consistent with this plan. Returns how many partitions the run will replace."""
     try:
@@ -127,7 +132,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
                                         "datagen creates; nothing was changed",
                                         hint=f"drop or rename {schema}.{t.name}, or use another --schema")
                 check_columns(cur, schema, t)
-                replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range))
+                replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range, digest=gen_digest))
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
@@ -167,19 +172,20 @@ def _check_parents(cur: Cursor, schema: str, gen: Generated) -> None:
                 hint="run `just generate` with the same --config first, then `just generate-events`")
 
 
-def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool) -> list[str]:
+def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool,
+                digest: str) -> list[str]:
     """Existing partitions this run removes; refuses when the others do not fit this plan."""
     existing = existing_partitions(cur, schema, table)
     if full_range:
         return sorted(existing)
     window = {table.partition_name(d) for d in plan.days}
     spans = plan.all_spans[table.key]
-    for name, (lo, hi) in sorted(existing.items()):
+    for name, (lo, hi, comment) in sorted(existing.items()):
         if name in window:
             continue
         day = _day_of(name, table)
         want = spans.get(day) if day else None
-        if want is None or (lo, hi) != (want[0], want[0] + want[1]):
+        if want is None or (lo, hi) != (want[0], want[0] + want[1]) or comment != DIGEST_COMMENT.format(digest):
             raise RefusedError(
                 f"partition {schema}.{name} (ids {lo:,} to {hi - 1:,}) was not generated from this config and seed, "
                 f"so a window cannot be added next to it; nothing was changed",
@@ -192,7 +198,6 @@ def _day_of(name: str, table: Table) -> dt.date | None:
     return dt.datetime.strptime(m.group(1), "%Y%m%d").date() if m else None
 
 
-STAGING_SUFFIX = "_load"  # <partition>_load: a day being loaded, not yet attached (dropped if a run dies)
 DEFAULT_CONNECTIONS = 2  # parallel COPY streams: PostgreSQL ingests one stream per backend, one core each
 
 
@@ -204,14 +209,22 @@ class _Unit:
     day: dt.date
     first_id: int
     planned_rows: int  # the day's rows in the plan: the partition is [first_id, first_id + planned_rows)
+    digest: str  # events.content_digest, recorded as the partition's comment
     parts: queue.Queue[Encoded | None]
     rows: int = 0
     fingerprints: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    closed: bool = False  # the loader has read the day's end marker (None)
+
+    def next_part(self) -> Encoded | None:
+        enc = self.parts.get()
+        if enc is None:
+            self.closed = True
+        return enc
 
     @property
     def staging(self) -> str:
-        return self.table.partition_name(self.day) + STAGING_SUFFIX
+        return self.table.staging_name(self.day)
 
 
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
@@ -232,23 +245,29 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 # one run per schema at a time: a second waits here (session lock, held until we disconnect)
                 cur.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))
                 cur.execute(ddl("event_tables.sql", schema))
-                _drop_staging(cur, schema)
+                drop_staging(cur, schema)
+                # what prepare() saw may have changed while it asked: check again, now that no run can interfere
+                _check_parents(cur, schema, streams.gen)
+                for key in plan.parts:
+                    _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
             try:
                 tc = time.perf_counter()
                 encoded = source if source is not None else _produce(streams, plan, workers, batch_rows)
-                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress)
+                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress, streams.digest)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
                 with conn.transaction(), conn.cursor() as cur:
-                    result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range)
+                    result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range,
+                                                       digest=streams.digest)
                 result.swap_seconds = time.perf_counter() - ts
             finally:
                 with conn.cursor() as cur:
-                    _drop_staging(cur, schema)  # after a failure: what the loaders committed, unattached
+                    drop_staging(cur, schema)  # after a failure: what the loaders committed, unattached
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise DatabaseError(f"a foreign key check failed while loading a partition; nothing was changed: "
+        raise DatabaseError(f"a foreign key check failed while loading or swapping partitions; nothing was changed: "
                             f"{redact(str(exc).splitlines()[0])}",
-                            hint="the core tables changed since the check: run `just generate`, then retry") from None
+                            hint="regenerate the whole event range (`just generate-events` without --start/--end "
+                                 "or --tables); if the core tables changed, run `just generate` first") from None
     except psycopg.OperationalError as exc:
         raise DatabaseError(
             f"lost the connection to {describe(target.conninfo)} during the load; the previous data is intact: "
@@ -263,17 +282,8 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     return result
 
 
-def _drop_staging(cur: Cursor, schema: str) -> None:
-    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE 'app\\_database\\_%%' "
-                "AND c.relname LIKE %s", (schema, f"%{STAGING_SUFFIX}"))
-    for (name,) in cur.fetchall():
-        if any(str(name).startswith(t.name + "_p") for t in EVENT_TABLES):
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(str(name))))
-
-
 def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: events.Plan, result: EventLoad,
-               connections: int, on_progress: Callable[[str, int], None] | None) -> list[_Unit]:
+               connections: int, on_progress: Callable[[str, int], None] | None, digest: str) -> list[_Unit]:
     """Stream every day of every table into a committed staging table, on `connections` loader threads that
     each keep one connection (and one malloc arena) for the whole run."""
     units: list[_Unit] = []
@@ -302,10 +312,11 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
             if current is None or (current.table.key, current.day) != (part.table, part.day):
                 if current is not None:
                     current.parts.put(None)
+                    current = None
                 if (err := failed()) is not None:
                     raise err
                 first, planned = plan.all_spans[part.table][part.day]
-                current = _Unit(TABLES[part.table], part.day, first, planned, queue.Queue(maxsize=1))
+                current = _Unit(TABLES[part.table], part.day, first, planned, digest, queue.Queue(maxsize=1))
                 units.append(current)
                 work.put(current)
             while True:  # hand the part over (at most one waits per day), noticing a loader that failed
@@ -323,7 +334,10 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
             current = None
     finally:
         if current is not None:
-            current.parts.put(None)
+            current.parts.put(None)  # an early end: its loader sees too few rows and rolls the day back
+        close = getattr(encoded, "close", None)
+        if close is not None:
+            close()  # stop the build pool's prefetch window
         for _ in loaders:
             work.put(None)
         for th in loaders:
@@ -357,9 +371,9 @@ def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None]) -> Non
 
 
 def _drain(unit: _Unit) -> None:
-    """Consume a failed day's parts, so the dispatcher never blocks on it."""
-    while unit.parts.get() is not None:
-        pass
+    """Consume a failed day's remaining parts, up to its end marker, so the dispatcher never blocks on it."""
+    while not unit.closed:
+        unit.next_part()
 
 
 def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit) -> None:
@@ -385,7 +399,7 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         pause = fault_pause(t.key)
         with cur.copy(stmt) as copy:
             copy.write(PGCOPY_HEADER)
-            while (enc := unit.parts.get()) is not None:
+            while (enc := unit.next_part()) is not None:
                 copy.write(enc.body)
                 unit.rows += enc.part.rows
                 unit.fingerprints.append(enc.fingerprint)
@@ -399,6 +413,8 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
             raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
         cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
             s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
+        cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
+            s, stg, sql.Literal(DIGEST_COMMENT.format(unit.digest))))
         add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
         for fk in t.foreign_keys:
             parent = TABLES[fk.parent]
@@ -408,13 +424,13 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
                                       s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
 
 
-def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool) -> int:
+def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool, digest: str) -> int:
     """Detach and drop the replaced partitions (children first), attach the staged ones (parents first)."""
     s = sql.Identifier(schema)
     removed = 0
     for key in reversed(list(plan.parts)):
         t = TABLES[key]
-        for name in _to_replace(cur, schema, t, plan, full_range=full_range):
+        for name in _to_replace(cur, schema, t, plan, full_range=full_range, digest=digest):
             cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
                 s, sql.Identifier(t.name), s, sql.Identifier(name)))
             cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))

@@ -121,7 +121,7 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
     load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=opts.yes,
-                        confirm=lambda q: ask(q, yes=opts.yes))
+                        confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest)
     total = sum(plan.window_rows.values())
     with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,

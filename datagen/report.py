@@ -14,11 +14,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from datagen.checks import Outcome
 from datagen.config import Config
@@ -31,13 +34,20 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class _RowsPerSecond(ProgressColumn):
+    """rows/s, shown as 0 until rich has samples to estimate a speed from."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{(task.speed or 0):>12,.0f} rows/s")
+
+
 @contextmanager
 def progress(total_rows: int, label: str, *, enabled: bool, speed: bool = False) -> Iterator[Any]:
     """A rows progress bar on stderr when it is a terminal (with rows/s and ETA if speed); else a no-op."""
     if not enabled or not sys.stderr.isatty():
         yield lambda _table, _n: None
         return
-    extra = [TextColumn("{task.speed:>12,.0f} rows/s" if speed else ""), TimeRemainingColumn()] if speed else []
+    extra = [_RowsPerSecond(), TimeRemainingColumn()] if speed else []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task(label, total=total_rows)

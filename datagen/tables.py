@@ -48,6 +48,15 @@ class Table:
     def partition_name(self, day: dt.date) -> str:
         return f"{self.name}_p{day:%Y%m%d}"
 
+    def staging_name(self, day: dt.date) -> str:
+        """A day being loaded by generate-events, not yet attached (see load_events)."""
+        return f"{self.partition_name(day)}_load"
+
+    @property
+    def staging_pattern(self) -> str:
+        """POSIX regex matching exactly this table's staging tables."""
+        return f"^{self.name}_p[0-9]{{8}}_load$"
+
     @property
     def name(self) -> str:
         """The PostgreSQL table name, kept from the legacy schema the staging models read."""

@@ -125,3 +125,35 @@ def test_random_configs_give_partitions_that_pass_their_checks(raw: dict[str, An
             failed = [(o.check.name, o.sample) for o in built.outcomes if not o.passed]
             assert failed == [], (part, failed)
             nxt += part.rows
+
+
+def test_encoder_refuses_rows_that_break_the_layout_contract() -> None:
+    import numpy as np
+
+    from datagen._copy_binary import encode_by_layout
+
+    same = np.zeros(2, dtype=np.int32)
+    ok = pl.DataFrame({"a": pl.Series([1, 2], dtype=pl.Int32), "s": ["x", "x"]})
+    assert len(encode_by_layout(ok, same)) == 2 * (2 + 4 + 4 + 4 + 1)
+    with pytest.raises(ValueError, match="differ in value"):
+        encode_by_layout(ok.with_columns(s=pl.Series(["x", "y"])), same)
+    with pytest.raises(ValueError, match="NULL"):
+        encode_by_layout(ok.with_columns(a=pl.Series([1, None], dtype=pl.Int32)), same)
+
+
+def test_sessions_and_page_views_are_always_selected_together() -> None:
+    assert events.event_tables(("user_sessions",)) == ("user_sessions", "page_views")
+    assert events.event_tables(("page_views", "tap_events")) == ("tap_events", "user_sessions", "page_views")
+
+
+def test_reports_follow_each_roles_working_days(raw_config: dict[str, Any]) -> None:
+    import copy
+
+    raw = copy.deepcopy(raw_config)
+    for role in ("admin", "manager"):
+        raw["events"]["role_activity"][role]["days"] = ["tue", "wed", "thu", "fri", "sat"]
+    cfg = parse_config(raw)
+    streams = events.Streams(cfg, generate(cfg))
+    monday, tuesday = dt.date(2025, 6, 23), dt.date(2025, 6, 24)
+    names = {d: set(feature_usage.build(cfg, streams.people, d, 1)["feature_name"]) for d in (monday, tuesday)}
+    assert "weekly_report" not in names[monday] and "weekly_report" in names[tuesday]

@@ -331,3 +331,48 @@ def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Pa
                 sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names), s, sql.Identifier(name))).fetchall()
             loaded.append(pl.DataFrame(rows, schema=t.polars_schema, orient="row"))
     assert fingerprint(loaded[0], "tap_events") == fingerprint(loaded[1], "tap_events") == built.fingerprint
+
+
+@pytest.mark.timeout(120)
+def test_a_loader_failing_after_copy_stops_the_run_cleanly(db_env: str, loaded: str, small: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    before = event_fingerprints(db_env, loaded)
+    s = sql.Identifier(loaded)
+    with psycopg.connect(db_env, autocommit=True) as conn:  # the staging key's name is taken: ADD PRIMARY KEY fails
+        conn.execute(sql.SQL("CREATE TABLE {}.blocker (id int)").format(s))
+        conn.execute(sql.SQL("CREATE INDEX app_database_tap_events_p20250621_load_pkey ON {}.blocker (id)").format(s))
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes") == 2
+    assert "nothing was changed" in capsys.readouterr().err
+    assert event_fingerprints(db_env, loaded) == before
+    assert q(db_env, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE n.nspname = '" + loaded + "' AND c.relname ~ '_load$'", loaded) == 0
+
+
+def test_leftover_staging_tables_do_not_block_generate(db_env: str, loaded: str, config_dict: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    s = sql.Identifier(loaded)
+    with psycopg.connect(db_env, autocommit=True) as conn:  # what a generate-events killed before its swap leaves
+        conn.execute(sql.SQL("CREATE TABLE {}.app_database_tap_events_p20250620_load "
+                             "(LIKE {}.app_database_tap_events)").format(s, s))
+        conn.execute(sql.SQL("ALTER TABLE {}.app_database_tap_events_p20250620_load ADD FOREIGN KEY (device_id) "
+                             "REFERENCES {}.app_database_devices (id)").format(s, s))
+    other = small_config(config_dict, tmp_path / "seed7.yaml", seed=7)
+    assert run("generate", "--config", str(other), "--schema", loaded, "--yes") == 0
+    assert q(db_env, "SELECT to_regclass('" + loaded + ".app_database_tap_events_p20250620_load') IS NULL",
+             loaded) is True
+
+
+def test_a_window_next_to_days_made_differently_is_refused(db_env: str, loaded: str, config_dict: dict[str, Any],
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = event_fingerprints(db_env, loaded)
+    # the same counts and ids, different values: only the content digest tells the days apart
+    hotter = small_config(config_dict, tmp_path / "hotter.yaml",
+                          **{"events.tap_events.temperature_c.anomaly_rate": 0.5})
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(hotter), "--schema", loaded, "--yes", "--start", DAYS[1],
+               "--end", DAYS[1]) == 2
+    assert "was not generated from this config" in capsys.readouterr().err
+    assert event_fingerprints(db_env, loaded) == before
+    assert run("generate-events", "--config", str(hotter), "--schema", loaded, "--yes") == 0  # the whole range is fine
+    assert event_fingerprints(db_env, loaded)["tap_events"] != before["tap_events"]

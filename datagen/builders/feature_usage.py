@@ -18,7 +18,8 @@ from datagen.config import Config
 from datagen.rng import stream
 
 DASHBOARD = "standard_dashboard"  # daily views per role from events.feature_usage.dashboard_views_per_day
-WEEKLY_REPORT, MONTHLY_REPORT = "weekly_report", "monthly_report"  # admins and managers, report_generation
+# admins and managers, report_generation: on their first working day of the week and of the month
+WEEKLY_REPORT, MONTHLY_REPORT = "weekly_report", "monthly_report"
 API = "api_access"  # the account admin's token; calls per device per day from api_calls_per_device_per_day
 REPORT_ROLES = ("admin", "manager")
 # Other features: (name, roles, chance a working user uses it that day, most uses that day)
@@ -51,10 +52,12 @@ def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame
     chance[:, 0], least[:, 0], most[:, 0] = dash[:, 1] > 0, np.maximum(dash[:, 0], 1), dash[:, 1]
     reports = np.isin(role, [role_names.index(r) for r in REPORT_ROLES if r in role_names])
     rg = dict(cfg.events.report_generation)
-    weekday0 = min(a.weekdays[0] for a in cfg.events.role_activity if a.weekdays) if any(
-        a.weekdays for a in cfg.events.role_activity) else 0
-    chance[:, 1] = np.where(reports & (day.weekday() == weekday0), rg["weekly"], 0.0)
-    chance[:, 2] = np.where(reports & _first_working_day(day), rg["monthly"], 0.0)
+    # each role reports on its own first working day of the week and of the month
+    acts = cfg.events.role_activity
+    weekly_day = np.array([bool(a.weekdays) and day.weekday() == a.weekdays[0] for a in acts])[role]
+    monthly_day = np.array([_first_working_day(day, a.weekdays) for a in acts])[role]
+    chance[:, 1] = np.where(reports & weekly_day, rg["weekly"], 0.0)
+    chance[:, 2] = np.where(reports & monthly_day, rg["monthly"], 0.0)
     most[:, 1:3] = 1
     api_lo, api_hi = cfg.events.api_calls_per_device_per_day
     devices = ppl.devices_n[rows].astype(np.float64)
@@ -83,9 +86,11 @@ def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame
     })
 
 
-def _first_working_day(day: dt.date) -> bool:
-    """The first Monday-to-Friday day of its month."""
+def _first_working_day(day: dt.date, weekdays: tuple[int, ...]) -> bool:
+    """Whether day is the first day of its month falling on one of weekdays."""
+    if not weekdays:
+        return False
     first = day.replace(day=1)
-    while first.weekday() >= 5:
+    while first.weekday() not in weekdays:
         first += dt.timedelta(days=1)
     return day == first
