@@ -135,6 +135,8 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
                            window=(str(plan.window[0]), str(plan.window[1])), range_rows=plan.range_rows, base=base)
     write_manifest(manifest, manifest_path)
 
+    report.out.print(report.partitions_table(result))
+    report.out.print(report.partition_checks_table(result.outcomes))
     report.out.print(report.event_load_table(result))
     copy_s = result.copy_seconds
     stages = {"plan (count every partition)": plan_s,

@@ -157,3 +157,34 @@ def event_load_table(result: EventLoad) -> RichTable:
         ids = f"{spans[0][0]:,}-{spans[-1][0] + spans[-1][1] - 1:,}" if spans else ""
         t.add_row(key, f"{rows:,}", f"{len(days)}", ids, combine([s[2] for s in spans]) if spans else "")
     return t
+
+
+MAX_PARTITION_ROWS = 36  # a window of a year would print hundreds of lines; the manifest has them all
+
+
+def partitions_table(result: EventLoad) -> RichTable:
+    """One line per loaded day partition: rows, ids and content fingerprint (the manifest's entries)."""
+    entries = sorted((day, key, span) for key, days in result.partitions.items() for day, span in days.items())
+    shown = entries[:MAX_PARTITION_ROWS]
+    more = len(entries) - len(shown)
+    t = RichTable(title="Partitions" + (f" (first {len(shown)}; {more} more in the manifest)" if more else ""),
+                  title_justify="left")
+    for col in ("day", "table", "rows", "ids", "fingerprint"):
+        t.add_column(col, justify="right" if col in ("rows", "ids") else "left")
+    for day, key, (first, rows, fp) in shown:
+        t.add_row(str(day), key, f"{rows:,}", f"{first:,}-{first + rows - 1:,}", fp)
+    return t
+
+
+def partition_checks_table(outcomes: Sequence[Outcome]) -> RichTable:
+    """Each partition check once: how many partitions it ran on, violations, total time."""
+    agg: dict[str, list[float]] = {}
+    for o in outcomes:
+        runs, bad, seconds = agg.get(o.check.name, [0, 0, 0.0])
+        agg[o.check.name] = [runs + 1, bad + o.violations, seconds + o.seconds]
+    t = RichTable(title="Partition checks", title_justify="left")
+    for col in ("check", "partitions", "violations", "ms"):
+        t.add_column(col, justify="left" if col == "check" else "right")
+    for name, (runs, bad, seconds) in agg.items():
+        t.add_row(name, f"{int(runs):,}", f"{int(bad):,}", f"{seconds * 1000:.1f}")
+    return t

@@ -376,3 +376,15 @@ def test_a_window_next_to_days_made_differently_is_refused(db_env: str, loaded: 
     assert event_fingerprints(db_env, loaded) == before
     assert run("generate-events", "--config", str(hotter), "--schema", loaded, "--yes") == 0  # the whole range is fine
     assert event_fingerprints(db_env, loaded)["tap_events"] != before["tap_events"]
+
+
+def test_summary_lists_partitions_and_checks(db_env: str, loaded: str, small: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes", "--start", DAYS[0],
+               "--end", DAYS[0]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((Path(os.environ["DATAGEN_HOME"]) / "manifests" / f"{loaded}.json").read_text())
+    for t in EVENT_TABLES:
+        assert manifest["events"][t.key]["partitions"][DAYS[0]]["fingerprint"] in out, t.key
+    assert "Partition checks" in out and "tap_events.within_device_life" in out and "replacing 4 day partitions" in out
