@@ -39,22 +39,27 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="PATH",
                         help="YAML config (default: config/tapflow.yaml)")
 
+    def loading(sp: argparse.ArgumentParser, *, replace: str, dry_run: str, manifest: str) -> None:
+        """The options every command that writes to the database shares."""
+        sp.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
+        sp.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL URL; overrides DATABASE_URL (prefer the variable: URLs on the command "
+                             "line are visible to other users)")
+        sp.add_argument("--yes", "-y", action="store_true", help=replace)
+        sp.add_argument("--dry-run", action="store_true", help=dry_run)
+        sp.add_argument("--manifest", type=Path, metavar="PATH", help=manifest)
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     g = sub.add_parser("generate", help="generate the core entities and load them with COPY",
                        description="Generate accounts, locations, devices, users and subscriptions from the "
                                    "config, check them, and replace the tables in one transaction. A failure at "
-                                   "any point leaves the previous data untouched.")
+                                   "any point leaves the previous data untouched. Event tables, whose rows belong "
+                                   "to the replaced data, are emptied in the same transaction (the question says "
+                                   "so); run `generate-events` afterwards.")
     common(g)
-    g.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
-    g.add_argument("--database-url", metavar="URL",
-                   help="PostgreSQL URL; overrides DATABASE_URL (prefer the variable: URLs on the command "
-                        "line are visible to other users)")
-    g.add_argument("--yes", "-y", action="store_true",
-                   help="replace existing rows without asking (required when there is no terminal)")
-    g.add_argument("--dry-run", action="store_true",
-                   help="print the plan (expected, bounds and planned rows per table) and write nothing")
-    g.add_argument("--manifest", type=Path, metavar="PATH",
-                   help="where to write the manifest (default: .datagen/manifests/<schema>.json)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    loading(g, replace="replace existing rows without asking (required when there is no terminal)",
+            dry_run="print the plan (expected, bounds and planned rows per table) and write nothing",
+            manifest="where to write the manifest (default: .datagen/manifests/<schema>.json)")
 
     e = sub.add_parser(
         "generate-events", help="stream tap events, sessions, page views and feature usage into PostgreSQL",
@@ -77,15 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                         "per core)")
     e.add_argument("--batch-rows", type=_positive, default=65_536, metavar="N",
                    help="rows per encoded COPY batch (default 65536; any N gives the same bytes)")
-    e.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
-    e.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
-    e.add_argument("--yes", "-y", action="store_true",
-                   help="replace existing day partitions without asking (required when there is no terminal)")
-    e.add_argument("--dry-run", action="store_true",
-                   help="print the event plan (rows per table for the window and the whole range) and write nothing")
-    e.add_argument("--manifest", type=Path, metavar="PATH",
-                   help="manifest to update (default: .datagen/manifests/<schema>.json)")
-    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    loading(e, replace="replace existing day partitions without asking (required when there is no terminal)",
+            dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
+            manifest="manifest to update (default: .datagen/manifests/<schema>.json)")
 
     v = sub.add_parser("validate", help="run the pre-load checks on freshly generated frames",
                        description="Generate in memory and run every check of the validation catalogue; "

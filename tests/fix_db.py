@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -88,3 +92,31 @@ def table_exists(url: str, schema: str, key: str) -> bool:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TABLES[key].name}',)).fetchone()
     return row is not None and row[0] is not None
+
+
+def kill_during_copy(url: str, args: list[str], *, pause: str, copying: str) -> None:
+    """Run `python -m datagen ARGS` with DATAGEN_TEST_PAUSE_IN_COPY=pause, kill -9 it once a COPY whose text
+    starts with `copying` is running, and wait until the server has rolled its backends back."""
+    env = {**os.environ, "DATABASE_URL": url, "DATAGEN_TEST_PAUSE_IN_COPY": pause}
+    proc = subprocess.Popen([sys.executable, "-m", "datagen", *args, "--no-progress"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, seen = time.monotonic() + 60, False
+        with psycopg.connect(url, autocommit=True) as conn:
+            while time.monotonic() < deadline and not seen:
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen' "
+                                   "AND query LIKE %s", (copying + "%",)).fetchone()
+                seen = bool(row and row[0])
+                time.sleep(0.05)
+        assert seen, f"the loader never reached {copying}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen'").fetchone() \
+                    == (0,):
+                break
+            time.sleep(0.1)

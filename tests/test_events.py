@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ from datagen.config import parse_config
 from datagen.generate import generate
 from datagen.manifest import combine, fingerprint
 from datagen.tables import EVENT_TABLES, TABLES
-from tests.fix_db import read_table
+from tests.fix_db import kill_during_copy, read_table
 
 DAYS = ("2025-06-20", "2025-06-21", "2025-06-22", "2025-06-23")  # Friday to Monday: weekdays and a weekend
 
@@ -236,48 +233,13 @@ def test_events_need_the_core_tables_of_the_same_config(db_env: str, schema: str
     assert "does not hold the" in err and "nothing was changed" in err
 
 
-def test_a_window_next_to_partitions_of_another_config_is_refused(db_env: str, loaded: str, config_dict: dict[str, Any],
-                                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                                                  ) -> None:
-    before = event_fingerprints(db_env, loaded)
-    busier = small_config(config_dict, tmp_path / "busier.yaml",
-                          **{"events.tap_events.per_device_per_day.bar.max": 500})
-    capsys.readouterr()
-    assert run("generate-events", "--config", str(busier), "--schema", loaded, "--yes", "--start", DAYS[1],
-               "--end", DAYS[1]) == 2
-    assert "was not generated from this config" in capsys.readouterr().err
-    assert event_fingerprints(db_env, loaded) == before
-
-
 def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str, config_dict: dict[str, Any],
                                                        tmp_path: Path) -> None:
     before = event_fingerprints(db_env, loaded)
     busier = small_config(config_dict, tmp_path / "busier.yaml",
                           **{"events.tap_events.per_device_per_day.bar.max": 500})
-    env = {**os.environ, "DATABASE_URL": db_env, "DATAGEN_TEST_PAUSE_IN_COPY": "tap_events:60"}
-    proc = subprocess.Popen([sys.executable, "-m", "datagen", "generate-events", "--schema", loaded, "--yes",
-                             "--config", str(busier), "--no-progress"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline, copying = time.monotonic() + 60, False
-        with psycopg.connect(db_env, autocommit=True) as conn:
-            while time.monotonic() < deadline and not copying:
-                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen' "
-                                   "AND query LIKE %s", (f"COPY \"{loaded}\".\"app_database_tap_events_p%",)).fetchone()
-                copying = bool(row and row[0])
-                time.sleep(0.05)
-        assert copying, "the loader never reached the tap-events COPY"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    with psycopg.connect(db_env, autocommit=True) as conn:
-        for _ in range(100):
-            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen'"
-                            ).fetchone() == (0,):
-                break
-            time.sleep(0.1)
+    kill_during_copy(db_env, ["generate-events", "--schema", loaded, "--yes", "--config", str(busier)],
+                     pause="tap_events:60", copying=f'COPY "{loaded}"."app_database_tap_events_p')
     assert event_fingerprints(db_env, loaded) == before
     # the next run (the same config as the loaded data) cleans up what the dead one staged and completes
     small = tmp_path / "small.yaml"
@@ -363,12 +325,15 @@ def test_leftover_staging_tables_do_not_block_generate(db_env: str, loaded: str,
              loaded) is True
 
 
+@pytest.mark.parametrize("change", [
+    {"events.tap_events.per_device_per_day.bar.max": 500},  # other counts: the id bounds differ
+    {"events.tap_events.temperature_c.anomaly_rate": 0.5},  # same counts and ids: only the content digest differs
+])
 def test_a_window_next_to_days_made_differently_is_refused(db_env: str, loaded: str, config_dict: dict[str, Any],
-                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           change: dict[str, Any]) -> None:
     before = event_fingerprints(db_env, loaded)
-    # the same counts and ids, different values: only the content digest tells the days apart
-    hotter = small_config(config_dict, tmp_path / "hotter.yaml",
-                          **{"events.tap_events.temperature_c.anomaly_rate": 0.5})
+    hotter = small_config(config_dict, tmp_path / "other.yaml", **change)
     capsys.readouterr()
     assert run("generate-events", "--config", str(hotter), "--schema", loaded, "--yes", "--start", DAYS[1],
                "--end", DAYS[1]) == 2

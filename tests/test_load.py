@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +15,7 @@ from psycopg import sql
 from datagen.cli import main
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES
-from tests.fix_db import read_table, table_exists
+from tests.fix_db import kill_during_copy, read_table, table_exists
 from tests.test_generate import PINNED
 
 
@@ -74,33 +70,9 @@ def _changed_config(raw_config: dict[str, Any], path: Path) -> Path:
 def test_kill_during_copy_leaves_previous_data(db_env: str, schema: str, raw_config: dict[str, Any],
                                                tmp_path: Path) -> None:
     assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
-    env = {**os.environ, "DATABASE_URL": db_env, "DATAGEN_TEST_PAUSE_IN_COPY": "devices:60"}
     cfg_path = _changed_config(raw_config, tmp_path / "seed7.yaml")
-    proc = subprocess.Popen([sys.executable, "-m", "datagen", "generate", "--schema", schema, "--yes",
-                             "--config", str(cfg_path), "--no-progress"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        copying = False
-        with psycopg.connect(db_env, autocommit=True) as conn:
-            while time.monotonic() < deadline and not copying:
-                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen' "
-                                   "AND query LIKE %s", (f"COPY \"{schema}\".\"app_database_devices\"%",)).fetchone()
-                copying = bool(row and row[0])
-                time.sleep(0.05)
-        assert copying, "the loader never reached the devices COPY"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    # the server notices the dead client and rolls back; wait for its backend to go away
-    with psycopg.connect(db_env, autocommit=True) as conn:
-        for _ in range(100):
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datagen'").fetchone()
-            if row == (0,):
-                break
-            time.sleep(0.1)
+    kill_during_copy(db_env, ["generate", "--schema", schema, "--yes", "--config", str(cfg_path)],
+                     pause="devices:60", copying=f'COPY "{schema}"."app_database_devices"')
     assert _fingerprints(db_env, schema) == PINNED
     # and a re-run completes
     assert main(["generate", "--schema", schema, "--yes", "--no-progress", "--config", str(cfg_path)]) == 0
