@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from datagen.config import Config
@@ -42,6 +43,24 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return self.violations == 0
+
+
+DENSE_MAX_KEY = 1 << 24  # parent keys up to this are joined through a position array instead of a hash table
+
+
+def _positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | None:
+    """Row position in the parent of each child key (-1: no such parent): a join for small integer keys,
+    without hashing (event partitions join millions of rows against tens of thousands of parents).
+    None when the keys are not small non-negative integers (the caller joins instead)."""
+    if not (parent_keys.dtype.is_integer() and child_keys.dtype.is_integer()) or parent_keys.null_count():
+        return None
+    if parent_keys.len() == 0 or int(parent_keys.min()) < 0 or int(parent_keys.max()) > DENSE_MAX_KEY:  # type: ignore[arg-type]
+        return None
+    index = np.full(int(parent_keys.max()) + 2, -1, dtype=np.int64)  # type: ignore[arg-type]
+    index[parent_keys.to_numpy()] = np.arange(parent_keys.len())
+    keys = child_keys.fill_null(-1).to_numpy().astype(np.int64)
+    keys = np.where((keys < 0) | (keys >= index.size), index.size - 1, keys)  # the last slot stays -1
+    return index[keys]
 
 
 def _keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
@@ -80,6 +99,9 @@ def _ids_gap_free(t: Table) -> Check:
 
 def _fk(t: Table, column: str, parent: str, parent_column: str) -> Check:
     def run(f: Frames, _: Config) -> pl.Series:
+        pos = _positions(f[parent][parent_column], f[t.key][column])
+        if pos is not None:
+            return f[t.key][t.primary_key].filter(pl.Series(pos < 0))
         child = f[t.key].select(t.primary_key, column)
         orphans = child.join(f[parent].select(parent_column), left_on=column, right_on=parent_column, how="anti")
         return orphans[t.primary_key]
@@ -93,6 +115,12 @@ def _copy_agrees(t: Table, column: str, via: str, parent_col: str) -> Check:
     parent_pk = TABLES[parent].primary_key
 
     def run(f: Frames, _: Config) -> pl.Series:
+        pos = _positions(f[parent][parent_pk], f[t.key][via])
+        if pos is not None and f[parent][parent_col].null_count() == 0 and f[t.key][column].null_count() == 0:
+            found = pos >= 0  # inner-join semantics: orphans are the foreign-key check's to report
+            expected = f[parent][parent_col].to_numpy()[np.where(found, pos, 0)]
+            bad = found & (f[t.key][column].to_numpy() != expected)
+            return f[t.key][t.primary_key].filter(pl.Series(bad))
         p = f[parent].select(pl.col(parent_pk).alias(via), pl.col(parent_col).alias("_expected"))
         joined = f[t.key].select(t.primary_key, via, column).join(p, on=via, how="inner")
         return joined.filter(pl.col(column) != pl.col("_expected"))[t.primary_key]
@@ -236,7 +264,16 @@ def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
         pl.col("id").alias("device_id"), pl.col("created_at").alias("_from"),
         pl.min_horizontal(pl.col("last_seen_at"), pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
         .alias("_stop"))
-    j = f["tap_events"].select("id", "device_id", "timestamp").join(life, on="device_id")
+    taps = f["tap_events"]
+    pos = _positions(life["device_id"], taps["device_id"])
+    if pos is not None:
+        found = pos >= 0
+        at = np.where(found, pos, 0)
+        ts = taps["timestamp"].dt.epoch("us").to_numpy()
+        start = life["_from"].dt.epoch("us").to_numpy()[at]
+        stop = life["_stop"].dt.epoch("us").to_numpy()[at]
+        return taps["id"].filter(pl.Series(found & ((ts <= start) | (ts > stop))))
+    j = taps.select("id", "device_id", "timestamp").join(life, on="device_id")
     return j.filter((pl.col("timestamp") <= pl.col("_from")) | (pl.col("timestamp") > pl.col("_stop")))["id"]
 
 

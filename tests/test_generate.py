@@ -18,11 +18,11 @@ from datagen.manifest import fingerprint
 # The default dataset (seed 42, config/tapflow.yaml, locked numpy/polars). A change here must be deliberate:
 # update these values in the same commit that changes the data, and say why.
 PINNED = {
-    "accounts": "150:19c3e3c48d3df5b028c099b4b10b2d61",
-    "locations": "804:ce487ac1307cf574c5c968b972477ad1",
-    "devices": "25022:74df110784970a39f7afb7f3642ff742",
-    "users": "2432:fe5c3fb145cc940646f0f59ee06ee269",
-    "subscriptions": "165:d059f7a9aef019a486d945929517d549",
+    "accounts": "150:19c3e3c48d3df5b077348c086dcea28b",
+    "locations": "804:ce487ac1307cf57442cf8eec31ee4485",
+    "devices": "25022:74df110784970a39eedf1745df365093",
+    "users": "2432:fe5c3fb145cc940665c373839d20b1c2",
+    "subscriptions": "165:d059f7a9aef019a491c2222652a698a4",
 }
 
 
