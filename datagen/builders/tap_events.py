@@ -20,6 +20,7 @@ from datagen.builders._common import DAY, epoch, hash_uniform, labels
 from datagen.config import Config
 from datagen.rng import stream
 
+F32 = pl.Float32()
 DEVICE_BLOCK = 4096  # devices per partition: ~0.8M rows per day at the default rates, ~100 MB in flight
 NIGHT_WEIGHT = 0.05  # activity per hour outside business hours, against 1.0 inside them
 US = 1_000_000
@@ -239,8 +240,13 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
                       (((is_temp | is_pour) & temp_anomaly) | (is_press & press_anomaly)).astype(np.int8))
 
     cat = ctx.category[dev]
-    nan = f32(np.nan)
     ts = pl.Series("timestamp", ts_us, dtype=pl.Int64).cast(pl.Datetime("us"))
+    pour, temp_or_pour, pressure = pl.Series(is_pour), pl.Series(is_pour | is_temp), pl.Series(is_press)
+
+    def only(mask: pl.Series, values: npt.NDArray[np.float32], dtype: pl.DataType = F32) -> pl.Series:
+        # NULL where the event type does not carry the measurement (when/then sets validity from the mask)
+        return pl.select(pl.when(mask).then(pl.Series(values).cast(dtype))).to_series()
+
     return pl.DataFrame({
         "id": np.arange(first_id, first_id + n, dtype=np.int32),
         "device_id": ctx.device_id[dev].astype(np.int32),
@@ -249,11 +255,11 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
         "event_type": labels(EVENT_TYPES, etype.astype(np.int64)),
         "status": labels(("success", "warning", "error"), status.astype(np.int64)),
         "device_category": labels(ctx.category_names, cat),
-        "volume_ml": pl.Series(np.where(is_pour, volume, nan), nan_to_null=True).cast(pl.Int32),
-        "temperature_c": pl.Series(np.where(is_pour | is_temp, temp, nan), nan_to_null=True),
-        "pressure_psi": pl.Series(np.where(is_press, press, nan), nan_to_null=True),
-        "flow_rate_ml_per_sec": pl.Series(np.where(is_pour, flow, nan), nan_to_null=True),
-        "duration_seconds": pl.Series(np.where(is_pour, duration, nan), nan_to_null=True),
+        "volume_ml": only(pour, volume, pl.Int32()),
+        "temperature_c": only(temp_or_pour, temp),
+        "pressure_psi": only(pressure, press),
+        "flow_rate_ml_per_sec": only(pour, flow),
+        "duration_seconds": only(pour, duration),
         "created_at": ts,
         # the row's binary layout (NULL columns and string values), for the numpy COPY encoder
         "_layout": (etype.astype(np.int32) * 3 + status) * len(ctx.category_names) + cat,
