@@ -21,6 +21,7 @@ from datagen.config import Config
 from datagen.rng import stream
 
 F32 = pl.Float32()
+HOUR_GRID = 4096  # buckets per industry for the hour lookup: almost every bucket lies inside one hour
 DEVICE_BLOCK = 4096  # devices per partition: ~0.8M rows per day at the default rates, ~100 MB in flight
 NIGHT_WEIGHT = 0.05  # activity per hour outside business hours, against 1.0 inside them
 US = 1_000_000
@@ -58,7 +59,8 @@ class Context:
     account_created: npt.NDArray[np.int64]
     mix_cdf: npt.NDArray[np.float64]  # [profile, event type] cumulative shares
     hour_cdf: npt.NDArray[np.float64]  # [industry, 25] cumulative activity over the day, 0 .. 1
-    hour_flat: npt.NDArray[np.float64]  # hour_cdf[k, 1:] + k, flattened: one searchsorted for every industry
+    hour_next: npt.NDArray[np.float64]  # hour_cdf[k, h + 1] at flat position k * 24 + h
+    hour_grid: npt.NDArray[np.int64]  # the hour holding b / HOUR_GRID, at k * HOUR_GRID + b: a starting guess
     hour_lo: npt.NDArray[np.float64]  # hour_cdf[k, h] at flat position k * 24 + h
     hour_inv: npt.NDArray[np.float64]  # 1 / (activity share of hour h of industry k), 0 for silent hours
     event_day: npt.NDArray[np.bool_]  # industry has event days
@@ -104,7 +106,9 @@ def context(cfg: Config, devices: pl.DataFrame, accounts: pl.DataFrame) -> Conte
         account_created=d["_acc_created"].dt.epoch("s").to_numpy().astype(np.int64),
         mix_cdf=np.cumsum(np.array(rows), axis=1),
         hour_cdf=hour_cdf,
-        hour_flat=(hour_cdf[:, 1:] + np.arange(hour_cdf.shape[0], dtype=np.float64)[:, None]).ravel(),
+        hour_next=hour_cdf[:, 1:].ravel(),
+        hour_grid=np.concatenate([np.minimum(np.searchsorted(c[1:], np.arange(HOUR_GRID) / HOUR_GRID, side="right"), 23)
+                                  for c in hour_cdf]).astype(np.int64),
         hour_lo=hour_cdf[:, :24].ravel(),
         hour_inv=np.divide(1.0, width, out=np.zeros_like(width), where=width > 0).ravel(),
         event_day=np.array([n in ev.event_day_industries for n in industries]),
@@ -203,8 +207,15 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
     # time of day: inverse CDF of the device's hourly profile, restricted to its active window
     k24 = np.repeat(ctx.industry[rows] * 24, counts)
     target = np.repeat(c_lo, counts) + rng.random(n) * np.repeat(c_hi - c_lo, counts)
-    pos = np.searchsorted(ctx.hour_flat, target + k24 / 24, side="right")
-    pos = np.minimum(pos, k24 + 23)  # target == 1.0 exactly stays in the last hour
+    # the hour whose CDF interval holds target: a table lookup, then step up while target is at or past the
+    # hour's upper bound (the comparison searchsorted(side="right") makes; silent hours are stepped over)
+    bucket = np.minimum((target * HOUR_GRID).astype(np.int64), HOUR_GRID - 1)
+    pos = k24 + ctx.hour_grid[(k24 // 24) * HOUR_GRID + bucket]
+    for _ in range(24):
+        step = (target >= ctx.hour_next[pos]) & (pos < k24 + 23)  # target == 1.0 stays in the last hour
+        if not step.any():
+            break
+        pos += step
     within = np.clip((target - ctx.hour_lo[pos]) * ctx.hour_inv[pos], 0.0, 1.0 - 1e-9)
     day_start = epoch(dt.datetime.combine(day, dt.time()))
     ts_us = day_start * US + (pos - k24) * (3600 * US) + (within * (3600 * US)).astype(np.int64)
