@@ -216,8 +216,12 @@ def main() -> int:
                      "pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a bare table, "
                      "no keys. Generation: build only / build + checks + fingerprint + encode, one thread, "
                      "no database.\n")
-        text += f"\nRun {dt.date.today()}, commit {commit}:\n\n" + table + "\n".join(lines) + "\n"
-        RESULTS.write_text(text, encoding="utf-8")
+        block = f"\nRun {dt.date.today()}, commit {commit}:\n\n" + table + "\n".join(lines) + "\n"
+        # keep the section together: before its notes, or before the next section
+        start = text.index(header)
+        ends = [i for i in (text.find("\nNotes on these runs:", start), text.find("\n## ", start + 1)) if i != -1]
+        at = min(ends) if ends else len(text)
+        RESULTS.write_text(text[:at].rstrip("\n") + "\n" + block + text[at:], encoding="utf-8")
     return 0
 
 
