@@ -85,14 +85,20 @@ def _ids_in_range(t: Table) -> Check:
     return Check(f"{t.key}.ids_in_range", "error", f"{t.key} ids inside id_ranges.{t.id_range_key}", (t.key,), run)
 
 
+def _off_run(ids: pl.Series, first: int, rows: int) -> pl.Series:
+    """Where ids differ from the run first .. first + rows - 1: the missing ids (naming a gap), then the ids
+    outside the run. Empty when ids are exactly that run in order (checked without hashing)."""
+    expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
+    if ids.len() == rows and bool((ids == expected).all()):
+        return ids.head(0)
+    return pl.concat([expected.filter(~expected.is_in(ids.implode())), ids.filter(~ids.is_in(expected.implode()))])
+
+
 def _ids_gap_free(t: Table) -> Check:
     def run(f: Frames, cfg: Config) -> pl.Series:
         lo, _ = cfg.id_range(t.id_range_key)
         ids = f[t.key][t.primary_key]
-        expected = pl.int_range(lo, lo + ids.len(), eager=True).cast(ids.dtype)
-        # the missing ids name the gap; ids beyond the expected run are reported after them
-        return pl.concat([expected.filter(~expected.is_in(ids.implode())),
-                          ids.filter(~ids.is_in(expected.implode()))])
+        return _off_run(ids, lo, ids.len())
     return Check(f"{t.key}.ids_sequential", "error",
                  f"{t.key} ids run from the start of their range without gaps", (t.key,), run)
 
@@ -238,13 +244,7 @@ def catalogue() -> list[Check]:
 # -- event partitions ----------------------------------------------------------------------------------
 def _ids_continuous(t: Table) -> Check:
     def run(f: Frames, _: Config) -> pl.Series:
-        first, rows = f[PARTITION]["first_id"][0], f[PARTITION]["rows"][0]
-        ids = f[t.key][t.primary_key]
-        expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
-        if ids.len() == rows and (ids == expected).all():
-            return ids.head(0)
-        return pl.concat([expected.filter(~expected.is_in(ids.implode())),
-                          ids.filter(~ids.is_in(expected.implode()))])
+        return _off_run(f[t.key][t.primary_key], f[PARTITION]["first_id"][0], f[PARTITION]["rows"][0])
     return Check(f"{t.key}.ids_continuous", "error",
                  f"{t.key} ids of a partition are the planned run (prefix sums from the range start)", (t.key,), run)
 

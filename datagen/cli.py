@@ -76,12 +76,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
                         "user_sessions and page_views come together")
     e.add_argument("--workers", type=_positive, default=1, metavar="N",
-                   help="threads building partitions while one copies (default 1; any N gives the same bytes)")
+                   help="threads building partitions while the connections copy (default 1; any N gives the "
+                        "same bytes)")
     e.add_argument("--connections", type=_positive, default=2, metavar="N",
                    help="parallel COPY connections, each loading one day (default 2: PostgreSQL ingests one stream "
                         "per core)")
     e.add_argument("--batch-rows", type=_positive, default=65_536, metavar="N",
-                   help="rows per encoded COPY batch (default 65536; any N gives the same bytes)")
+                   help="rows per Arrow batch where pgpq encodes (sessions, page views, feature usage; tap "
+                        "events use datagen's own encoder); default 65536, any N gives the same bytes")
     loading(e, replace="replace existing day partitions without asking (required when there is no terminal)",
             dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
             manifest="manifest to update (default: .datagen/manifests/<schema>.json)")

@@ -1,13 +1,15 @@
 """Stage 3: replace the tables in PostgreSQL, all in one transaction, with binary COPY.
 
-Order inside the transaction: advisory lock, create what is missing, check what exists, drop our keys,
-TRUNCATE, COPY every table, add the keys back, COMMIT. Any failure (or a kill) before COMMIT leaves the
+Order inside the transaction: advisory lock, create what is missing, check what exists, empty the event
+tables that reference these (their rows belong to the data being replaced), drop our keys, TRUNCATE, COPY
+every table, add the keys back (the event tables' too), COMMIT. Any failure (or a kill) before COMMIT leaves the
 previous data exactly as it was: PostgreSQL rolls the whole transaction back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import zlib
@@ -29,6 +31,8 @@ COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call ov
 OWNER_COMMENT = "managed by datagen: replaced by `just generate`"
 # Tests set this to "<table>:<seconds>" to pause inside that table's COPY, so that a kill lands mid-load.
 FAULT_ENV = "DATAGEN_TEST_PAUSE_IN_COPY"
+# a range partition's bound, as pg_get_expr prints it
+_BOUND = re.compile(r"FOR VALUES FROM \((-?\d+)\) TO \((-?\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -252,15 +256,33 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
                 continue
             cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}").format(
                 s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk))))
-        cur.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
-            "WHERE n.nspname = %s AND p.relname = %s ORDER BY 1", (schema, t.name))
-        for (part,) in cur.fetchall():
-            cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
-                s, sql.Identifier(t.name), s, sql.Identifier(str(part))))
-            cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(str(part))))
+        for part in sorted(existing_partitions(cur, schema, t)):
+            remove_partition(cur, schema, t, part)
     return deps
+
+
+def existing_partitions(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
+                        table: Table) -> dict[str, tuple[int, int, str]]:
+    """Partitions of the table: name -> ([from, to) of their id range, their comment)."""
+    cur.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), coalesce(obj_description(c.oid, 'pg_class'), '') "
+        "FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+        "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = %s AND p.relname = %s", (schema, table.name))
+    out = {}
+    for name, bound, comment in cur.fetchall():
+        m = _BOUND.search(str(bound))
+        lo, hi = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        out[str(name)] = (lo, hi, str(comment))
+    return out
+
+
+def remove_partition(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, name: str) -> None:
+    """Detach a day partition (PostgreSQL checks nothing still references it) and drop it."""
+    s = sql.Identifier(schema)
+    cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
+        s, sql.Identifier(table.name), s, sql.Identifier(name)))
+    cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))
 
 
 def drop_staging(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> None:

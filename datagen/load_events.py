@@ -1,10 +1,12 @@
 """Stage 3 for the event streams: stream partitions into PostgreSQL and swap them in, in one transaction.
 
-Workers build, check, fingerprint and encode partitions (a bounded window of them, so memory stays flat)
-while this thread COPYs the previous one. Each day of each table is copied into a standalone table, gets
-its primary key, and only at the end are the old day partitions detached and dropped and the new ones
-attached (PostgreSQL checks each attached partition's foreign keys). A failure or a kill before COMMIT
-leaves every table exactly as it was.
+Build threads build, check, fingerprint and encode partitions a bounded window ahead (memory stays flat),
+this thread hands them out day by day, and loader threads, one connection each, COPY every day into its
+own staging table with its id-range CHECK, primary key and foreign keys into the core tables, and commit.
+Only at the end does one transaction detach and drop the replaced day partitions and attach the staged
+ones (PostgreSQL reuses the validated keys; page views' keys into sessions are checked on attach). A failure
+or a kill at any moment leaves every visible table exactly as it was; staging tables left behind are
+dropped by the next run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
 from datagen.generate import Generated
-from datagen.load import check_columns, ddl, drop_staging, fault_pause, lock_key
+from datagen.load import check_columns, ddl, drop_staging, existing_partitions, fault_pause, lock_key, remove_partition
 from datagen.manifest import combine
 from datagen.tables import CORE_TABLES, TABLES, Table
 
@@ -38,7 +40,6 @@ PGCOPY_TRAILER = b"\xff\xff"
 PREFETCH = 2  # partitions built ahead of the one being copied, per worker: enough to hide build time
 DEFAULT_BATCH_ROWS = 65_536  # Arrow batch size for encoding; any value gives the same bytes in the table
 Cursor = psycopg.Cursor[tuple[object, ...]]
-_BOUND = re.compile(r"FOR VALUES FROM \((-?\d+)\) TO \((-?\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,6 @@ def _produce(streams: events.Streams, plan: events.Plan, workers: int, batch_row
 
 
 DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were made (events.content_digest)
-
-
-def existing_partitions(cur: Cursor, schema: str, table: Table) -> dict[str, tuple[int, int, str]]:
-    """Partitions of the table: name -> ([from, to) of their id range, their comment)."""
-    cur.execute(
-        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), coalesce(obj_description(c.oid, 'pg_class'), '') "
-        "FROM pg_inherits i "
-        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
-        "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = %s AND p.relname = %s", (schema, table.name))
-    out = {}
-    for name, bound, comment in cur.fetchall():
-        m = _BOUND.search(str(bound))
-        lo, hi = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-        out[str(name)] = (lo, hi, str(comment))
-    return out
 
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
@@ -431,9 +417,7 @@ def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, fu
     for key in reversed(list(plan.parts)):
         t = TABLES[key]
         for name in _to_replace(cur, schema, t, plan, full_range=full_range, digest=digest):
-            cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
-                s, sql.Identifier(t.name), s, sql.Identifier(name)))
-            cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))
+            remove_partition(cur, schema, t, name)
             removed += 1
     for u in units:  # units are in plan order: parents first
         t, final = u.table, u.table.partition_name(u.day)

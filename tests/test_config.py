@@ -68,6 +68,15 @@ MALFORMED = [
     ("id_ranges.devices", [1, 20_000_000], "id_ranges.devices", "three bytes"),
     ("events.tap_events.per_device_per_day.bar.max", 10, "events.tap_events.per_device_per_day.bar.max",
      "must be >= min"),
+    ("events.range.start_date", "2019-12-31", "events.range.start_date", "inside time_range"),
+    ("events.range.end_date", "2025-06-20", "events.range.end_date", "between events.range.start_date"),
+    ("events.role_activity.admin.days", ["mon", "funday"], "events.role_activity.admin.days[1]", "funday"),
+    ("events.role_activity.viewer.hours", [17, 9], "events.role_activity.viewer.hours[1]", "got 9"),
+    ("events.tap_events.business_hours_only", ["casino"], "events.tap_events.business_hours_only[0]", "casino"),
+    ("events.tap_events.volume_ml.common_sizes", [150, 900], "events.tap_events.volume_ml.common_sizes[1]",
+     "<= 500"),
+    ("events.tap_events.season.amplitude", 1.5, "events.tap_events.season.amplitude", "<= 0.99"),
+    ("events.tap_events.event_days.share", 1.2, "events.tap_events.event_days.share", "<= 1"),
 ]
 
 

@@ -87,7 +87,12 @@ def test_product_values_are_classifiable(streams: events.Streams, whole: events.
     assert names <= set(feature_usage.NAMES)
     assert all(any(c in n for c in cats) for n in feature_usage.NAMES)
     assert {"standard_dashboard", "api_access", "weekly_report"} <= names  # 2025-06-23 is a Monday
-    assert page_views.ROLE_PATHS  # every configured role has paths or falls back to DEFAULT_PATHS
+    # paths follow the role: operators never reach billing or user management (admin pages)
+    roles = streams.gen.frames["users"].select(pl.col("id").alias("user_id"), "role")
+    operator_urls = views.join(roles, on="user_id").filter(pl.col("role") == "operator")["page_url"]
+    assert operator_urls.len() > 0
+    assert not operator_urls.str.contains("^/(billing|users)").any()
+    assert set(page_views.ROLE_PATHS["admin"]) & {"/billing", "/users"}
 
 
 @st.composite

@@ -353,3 +353,17 @@ def test_summary_lists_partitions_and_checks(db_env: str, loaded: str, small: Pa
     for t in EVENT_TABLES:
         assert manifest["events"][t.key]["partitions"][DAYS[0]]["fingerprint"] in out, t.key
     assert "Partition checks" in out and "tap_events.within_device_life" in out and "replacing 4 day partitions" in out
+
+
+def test_a_legacy_event_table_in_the_way_is_refused(db_env: str, schema: str, small: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("generate", "--config", str(small), "--schema", schema, "--yes") == 0
+    s = sql.Identifier(schema)
+    with psycopg.connect(db_env, autocommit=True) as conn:  # the legacy table: UUID ids, jsonb metrics
+        conn.execute(sql.SQL("CREATE TABLE {}.app_database_tap_events (id varchar(50), metrics jsonb)").format(s))
+        conn.execute(sql.SQL("INSERT INTO {}.app_database_tap_events VALUES ('a', '{{}}')").format(s))
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(small), "--schema", schema, "--yes") == 2
+    err = capsys.readouterr().err
+    assert "app_database_tap_events is in the way" in err and "nothing was changed" in err
+    assert q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events", schema) == 1
