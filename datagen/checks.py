@@ -7,6 +7,7 @@ Key, range and relationship checks come from the table declarations; the rest ar
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from datagen.config import Config
+from datagen.plan import make_plan
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 
 # Table key -> frame. Partition checks also get PARTITION: one row (first_id, rows, day) naming the partition.
@@ -63,6 +65,10 @@ def _positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | No
     return index[keys]
 
 
+def _increasing(ids: pl.Series) -> bool:
+    return ids.len() < 2 or bool((ids.diff().slice(1) > 0).all())
+
+
 def _keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
     return frame.get_column(col).unique(maintain_order=True)
 
@@ -71,8 +77,8 @@ def _keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
 def _pk_unique(t: Table) -> Check:
     def run(f: Frames, _: Config) -> pl.Series:
         ids = f[t.key][t.primary_key]
-        if ids.null_count() == 0 and (ids.len() < 2 or bool((ids.diff().slice(1) > 0).all())):
-            return ids.head(0)  # strictly increasing: unique without hashing (every builder emits id order)
+        if ids.null_count() == 0 and _increasing(ids if _increasing(ids) else ids.sort()):
+            return ids.head(0)  # strictly increasing once sorted: unique without hashing
         return ids.filter(ids.is_duplicated() | ids.is_null()).unique(maintain_order=True)
     return Check(f"{t.key}.pk_unique", "error", f"{t.key}.{t.primary_key} is unique and not null", (t.key,), run)
 
@@ -89,8 +95,9 @@ def _off_run(ids: pl.Series, first: int, rows: int) -> pl.Series:
     """Where ids differ from the run first .. first + rows - 1: the missing ids (naming a gap), then the ids
     outside the run. Empty when ids are exactly that run in order (checked without hashing)."""
     expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
-    if ids.len() == rows and bool((ids == expected).all()):
-        return ids.head(0)
+    if ids.len() == rows and ids.null_count() == 0 and (bool((ids == expected).all())
+                                                        or bool((ids.sort() == expected).all())):
+        return ids.head(0)  # builders emit id order; a table read back may hold its rows in another order
     return pl.concat([expected.filter(~expected.is_in(ids.implode())), ids.filter(~ids.is_in(expected.implode()))])
 
 
@@ -210,6 +217,99 @@ def _size_mix_exact(f: Frames, cfg: Config) -> pl.Series:
                      [s for s in got if s not in want], dtype=pl.String)
 
 
+# -- counts, distributions and the config's data-quality rules ------------------------------------------
+def _count_in_bounds(key: str) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        row = next(r for r in make_plan(cfg, {}) if r.table == key)
+        n = f[key].height
+        return pl.Series(key, [] if row.minimum <= n <= row.maximum else
+                         [f"{n:,} rows, config allows {row.minimum:,} to {row.maximum:,}"], dtype=pl.String)
+    return Check(f"{key}.count_in_bounds", "error", f"{key} row count within what the config allows (runbook: "
+                 "expected counts)", (key,), run)
+
+
+MIX_SIGMAS = 5.0  # a share drawn at random passes within 5 standard deviations (+1 row) of the config
+
+
+def _off_mix(counts: dict[str, int], expected: dict[str, float], draws: int, label: str) -> pl.Series:
+    """Categories whose count is off the expected count by more than the tolerance of `draws` random picks."""
+    bad = []
+    for value in sorted(set(counts) | set(expected)):
+        got, want = counts.get(value, 0), expected.get(value, 0.0)
+        p = min(max(want / draws, 0.0), 1.0) if draws else 0.0
+        tolerance = MIX_SIGMAS * math.sqrt(draws * p * (1 - p)) + 1
+        if abs(got - want) > tolerance:
+            bad.append(f"{label}={value}: {got:,} rows, config {want:,.1f} +- {tolerance:,.1f}")
+    return pl.Series(label, bad, dtype=pl.String)
+
+
+def _mix(table: str, column: str, shares: Callable[[Config], list[tuple[str, float]]]) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        n = f[table].height
+        counts = {str(k): int(v) for k, v in f[table].group_by(column).len().iter_rows()}
+        return _off_mix(counts, {k: s * n for k, s in shares(cfg)}, n, column)
+    return Check(f"{table}.{column}_mix", "error", f"{table}.{column} shares within {MIX_SIGMAS:g} sigma of the config",
+                 (table,), run)
+
+
+def _role_mix(f: Frames, cfg: Config) -> pl.Series:
+    """The first user of every account is its admin; the others draw a role from the shares."""
+    users = f["users"]
+    firsts = users.group_by("customer_id").agg(pl.col("id").min())["id"]
+    drawn = users.height - firsts.len()
+    counts = {str(k): int(v) for k, v in users.group_by("role").len().iter_rows()}
+    expected = {r.name: r.share * drawn + (firsts.len() if r.name == "admin" else 0) for r in cfg.roles}
+    return _off_mix(counts, expected, drawn, "role")
+
+
+def _share_rule(name: str, description: str, tables: tuple[str, ...],
+                share: Callable[[Frames], tuple[float, int]], minimum: Callable[[Config], float]) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        value, n = share(f)
+        low = minimum(cfg)
+        return pl.Series(name, [f"{value:.3f} of {n:,} < {low:.3f}"] if n and value < low else [], dtype=pl.String)
+    return Check(name, "error", description, tables, run)
+
+
+def _uptime(f: Frames) -> tuple[float, int]:
+    d = f["devices"]
+    return (float(d["is_online"].fill_null(False).mean() or 0.0), d.height)  # type: ignore[arg-type]
+
+
+def _operational(f: Frames) -> tuple[float, int]:
+    """Locations of live accounts that are active and have an online device."""
+    live = f["accounts"].filter(pl.col("status").is_in(LIVE_STATUSES)).select(pl.col("id").alias("customer_id"))
+    online = f["devices"].filter(pl.col("is_online")).select("location_id").unique()
+    locs = f["locations"].join(live, on="customer_id", how="semi")
+    ok = locs.filter(pl.col("is_active")).join(online, left_on="id", right_on="location_id", how="semi")
+    return (ok.height / locs.height if locs.height else 1.0, locs.height)
+
+
+def _mrr_variance(f: Frames, cfg: Config) -> pl.Series:
+    prices = pl.DataFrame({"plan_name": [t.key for t in cfg.subscriptions.tiers],
+                           "_price": [t.price for t in cfg.subscriptions.tiers]})
+    active = f["subscriptions"].filter(pl.col("status") == "active").join(prices, on="plan_name", how="inner")
+    want = float(active["_price"].sum())
+    got = float(active["monthly_amount"].cast(pl.Float64).sum())
+    variance = abs(got - want) / want if want else 0.0
+    limit = cfg.quality.max_mrr_variance
+    return pl.Series("mrr", [f"MRR {got:,.2f} vs tier prices {want:,.2f}: variance {variance:.3f} > {limit:.3f}"]
+                     if variance > limit + 1e-12 else [], dtype=pl.String)
+
+
+def _orphans(f: Frames, cfg: Config) -> pl.Series:
+    counts = []
+    for t in CORE_TABLES:
+        for fk in t.foreign_keys:
+            if t.key in f and fk.parent in f:
+                n = _fk(t, fk.column, fk.parent, fk.parent_column).run(f, cfg).len()
+                if n:
+                    counts.append((f"{t.key}.{fk.column}", n))
+    total = sum(n for _, n in counts)
+    limit = cfg.quality.max_orphaned_records
+    return pl.Series("orphans", [f"{name}: {n:,}" for name, n in counts] if total > limit else [], dtype=pl.String)
+
+
 def catalogue() -> list[Check]:
     """Every check, in a stable order."""
     out: list[Check] = []
@@ -237,6 +337,22 @@ def catalogue() -> list[Check]:
               ("subscriptions",), _price_matches_tier),
         Check("accounts.size_mix_exact", "error", "accounts per size equal total x share exactly",
               ("accounts",), _size_mix_exact),
+        *[_count_in_bounds(t.key) for t in CORE_TABLES],
+        _mix("accounts", "industry", lambda c: [(i.name, i.share) for i in c.industries]),
+        _mix("devices", "status", lambda c: list(c.devices.operational_status)),
+        _mix("devices", "device_type", lambda c: [(d.name, d.share) for d in c.devices.types]),
+        Check("users.role_mix", "error", f"users.role shares within {MIX_SIGMAS:g} sigma of the config (the first "
+              "user of each account is its admin)", ("users",), _role_mix),
+        _share_rule("devices.min_uptime", "share of devices online at least data_quality min_device_uptime",
+                    ("devices",), _uptime, lambda c: c.quality.min_device_uptime),
+        _share_rule("locations.min_operational", "share of live accounts' locations that are active with a "
+                    "device online at least data_quality min_location_operational",
+                    ("locations", "accounts", "devices"), _operational, lambda c: c.quality.min_location_operational),
+        Check("subscriptions.max_mrr_variance", "error", "active subscriptions' MRR within data_quality "
+              "max_mrr_variance of their tier prices", ("subscriptions",), _mrr_variance),
+        Check("quality.max_orphaned_records", "error", "orphaned foreign keys in the core tables at most "
+              "data_quality max_orphaned_records", ("accounts", "locations", "devices", "users", "subscriptions"),
+              _orphans),
     ]
     return out
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, embedded, pipeline, report
+from datagen import checks, embedded, pipeline, report, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.db import redact
 from datagen.errors import DatagenError, UsageError
@@ -88,11 +88,30 @@ def _parser() -> argparse.ArgumentParser:
             dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
             manifest="manifest to update (default: .datagen/manifests/<schema>.json)")
 
-    v = sub.add_parser("validate", help="run the pre-load checks on freshly generated frames",
-                       description="Generate in memory and run every check of the validation catalogue; "
-                                   "exit 1 if any fails. Nothing is written.")
+    v = sub.add_parser(
+        "validate", help="prove the database holds exactly what the config, seed and manifest say",
+        description="Read the tables back out of PostgreSQL (binary COPY, event tables one day partition at a "
+                    "time) and run the validation catalogue on them: ids, foreign keys and denormalized copies, "
+                    "business and data-quality rules, temporal rules, distributions. Then compare every table and "
+                    "partition with the manifest the generate runs wrote: rows, id spans and content fingerprints; "
+                    "missing, extra and altered partitions are named. Waits for a running load into the schema. "
+                    "Exit 0: everything passes; 1: violations; 2: bad usage or the database is unreachable.")
     common(v)
-    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.add_argument("--schema", default=SCHEMA, help=f"schema to validate (default: {SCHEMA})")
+    v.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+    v.add_argument("--manifest", type=Path, metavar="PATH",
+                   help="manifest to compare with (default: .datagen/manifests/<schema>.json)")
+    v.add_argument("--tables", type=_table_list, metavar="T1,T2",
+                   help="report only these tables' checks (the core tables are always read: events join them)")
+    v.add_argument("--checks", type=_table_list, metavar="PATTERN,...",
+                   help="run only checks whose name matches, e.g. 'tap_events.*,*_fk' (see --list)")
+    v.add_argument("--connections", type=_positive, default=2, metavar="N",
+                   help="partitions read at once, one connection each (default 2)")
+    v.add_argument("--json", action="store_true", help="machine-readable output on stdout (for CI)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.add_argument("--in-memory", action="store_true",
+                   help="check freshly generated core frames instead of the database (needs no database)")
+    v.add_argument("--list", action="store_true", help="print every check and what it asserts, then exit")
 
     sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
     sub.add_parser("db-stop", help="stop the embedded server")
@@ -124,9 +143,18 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         stopped = embedded.stop_server()
         report.err.print("embedded server stopped" if stopped else "embedded server was not running")
         return EXIT_OK
+    if args.command == "validate" and args.list:
+        for name, description in validate.catalogue_names():
+            print(f"{name:48s} {description}")
+        return EXIT_OK
     cfg = load_config(args.config)
     if args.command == "validate":
-        return _validate(cfg, as_json=args.json)
+        if args.in_memory:
+            return _validate_in_memory(cfg, as_json=args.json)
+        _check_schema_name(args.schema)
+        return pipeline.run_validate(cfg, pipeline.ValidateOptions(
+            schema=args.schema, database_url=args.database_url, manifest=args.manifest, tables=args.tables,
+            checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress))
     _check_schema_name(args.schema)
     if args.command == "generate-events":
         pipeline.run_generate_events(cfg, pipeline.EventOptions(
@@ -141,7 +169,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _validate(cfg: Config, *, as_json: bool) -> int:
+def _validate_in_memory(cfg: Config, *, as_json: bool) -> int:
     outcomes = checks.run_checks(generate(cfg).frames, cfg)
     failed = [o for o in outcomes if not o.passed]
     if as_json:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen import checks, db, embedded, events, load_events, report
+from datagen import checks, db, embedded, events, load_events, report, validate
 from datagen.config import Config
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
@@ -151,3 +152,41 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    schema: str
+    database_url: str | None
+    manifest: Path | None
+    tables: tuple[str, ...] | None
+    checks: tuple[str, ...] | None
+    connections: int
+    as_json: bool
+    progress: bool
+
+
+def run_validate(cfg: Config, opts: ValidateOptions) -> int:
+    """Read the database back and check it; returns the exit code (0 passed, 1 violations)."""
+    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
+    vopts = validate.Options(schema=opts.schema, manifest_path=manifest_path, manifest_given=opts.manifest is not None,
+                             tables=opts.tables, checks=opts.checks, connections=opts.connections)
+    validate.check_selection(vopts)
+    target = db.resolve(opts.database_url)
+    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; manifest {manifest_path}")
+    with report.meter("validate", enabled=opts.progress and not opts.as_json) as m:
+        result = validate.validate(cfg, target, vopts, on_progress=m.advance, on_total=m.total)
+    for w in result.warnings:
+        report.err.print(f"[yellow]warning:[/] {w}", markup=True)
+    if opts.as_json:
+        print(json.dumps(report.validation_json(result), indent=2, default=str))
+    else:
+        for table in report.validation_tables(result):
+            report.out.print(table)
+        failed = [f for f in result.findings if not f.passed]
+        rate = f" ({result.rows_read / result.read_seconds:,.0f} rows/s)" if result.read_seconds > 0 else ""
+        report.out.print(f"{len(result.findings) - len(failed)} of {len(result.findings)} checks passed in "
+                         f"{result.seconds:.2f} s; {result.rows_read:,} event rows read and checked in "
+                         f"{result.read_seconds:.2f} s{rate}."
+                         + (f" FAILED: {', '.join(f.name for f in failed)}" if failed else ""))
+    return 0 if result.passed else 1

@@ -29,6 +29,7 @@ from datagen.events import Plan
 from datagen.load_events import EventLoad
 from datagen.manifest import combine
 from datagen.plan import PlanRow
+from datagen.validate import Validation
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -55,6 +56,32 @@ def progress(total_rows: int, label: str, *, enabled: bool, speed: bool = False)
         def advance(table: str, n: int) -> None:
             bar.update(task, advance=n, description=f"{label} {table}")
         yield advance
+
+
+class Meter:
+    """A rows bar whose total is known only after some work (validate counts the partitions first)."""
+
+    def __init__(self, bar: Progress | None, label: str) -> None:
+        self._bar, self._label = bar, label
+        self._task = bar.add_task(label, total=None) if bar else None
+
+    def total(self, rows: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=rows)
+
+    def advance(self, rows: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=rows)
+
+
+@contextmanager
+def meter(label: str, *, enabled: bool) -> Iterator[Meter]:
+    if not enabled or not sys.stderr.isatty():
+        yield Meter(None, label)
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RowsPerSecond(),
+                  TimeRemainingColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        yield Meter(bar, label)
 
 
 def plan_table(rows: Sequence[PlanRow]) -> RichTable:
@@ -188,3 +215,40 @@ def partition_checks_table(outcomes: Sequence[Outcome]) -> RichTable:
     for name, (runs, bad, seconds) in agg.items():
         t.add_row(name, f"{int(runs):,}", f"{int(bad):,}", f"{seconds * 1000:.1f}")
     return t
+
+
+def validation_tables(v: Validation) -> list[RichTable]:
+    """What validate found: the tables against the manifest, then every check with its time."""
+    t = RichTable(title=f"Tables in schema {v.schema}", title_justify="left")
+    for col in ("table", "rows", "manifest rows", "partitions", "manifest partitions"):
+        t.add_column(col, justify="left" if col == "table" else "right")
+    for s in v.tables:
+        if not s.present and s.manifest_rows is None:
+            continue
+        t.add_row(s.key if s.present else f"{s.key} (missing)", f"{s.rows:,}",
+                  "" if s.manifest_rows is None else f"{s.manifest_rows:,}",
+                  f"{s.partitions:,}" if s.partitions else "",
+                  "" if s.manifest_partitions is None else f"{s.manifest_partitions:,}")
+    c = RichTable(title="Checks", title_justify="left")
+    for col in ("check", "status", "violations", "sample offending keys", "where", "ms"):
+        c.add_column(col, justify="right" if col in ("violations", "ms") else "left")
+    for f in v.findings:
+        status = {"ok": "pass", "FAIL": "[bold red]FAIL[/]"}.get(f.status, f"{f.status} ({f.note})")
+        where = ", ".join(f.where) + (" ..." if len(f.where) >= 5 else "")
+        c.add_row(f.name, status, f"{f.violations:,}", ", ".join(map(str, f.sample)), where,
+                  f"{f.seconds * 1000:.1f}")
+    return [t, c]
+
+
+def validation_json(v: Validation) -> dict[str, Any]:
+    return {
+        "passed": v.passed, "schema": v.schema, "target": v.target, "manifest": str(v.manifest_path),
+        "manifest_found": v.manifest is not None, "warnings": v.warnings, "seconds": round(v.seconds, 3),
+        "event_rows_read": v.rows_read, "event_seconds": round(v.read_seconds, 3),
+        "tables": {s.key: {"present": s.present, "rows": s.rows, "partitions": s.partitions,
+                           "manifest_rows": s.manifest_rows, "manifest_partitions": s.manifest_partitions}
+                   for s in v.tables if s.present or s.manifest_rows is not None},
+        "checks": [{"name": f.name, "severity": f.severity, "description": f.description, "status": f.status,
+                    "violations": f.violations, "sample": f.sample, "where": f.where, "runs": f.runs,
+                    "seconds": round(f.seconds, 6), "note": f.note} for f in v.findings],
+    }

@@ -1,0 +1,389 @@
+"""Stage 5: prove that what is in PostgreSQL is exactly what the config, the seed and the manifest say.
+
+The core tables are read back and run through the same catalogue as the frames before the load. The
+event tables are read day partition by day partition, one partition per connection in memory, each run
+through the partition checks against the core tables read back and fingerprinted. Tables and partitions
+are then compared with the manifest the generate runs wrote: missing, extra and altered ones by name.
+A shared advisory lock on the schema keeps a load from changing the tables while they are read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from datagen import checks, events, readback
+from datagen.config import Config
+from datagen.db import Target, connect, describe, redact
+from datagen.errors import DatabaseError, UsageError
+from datagen.generate import generate
+from datagen.load import existing_partitions, lock_key
+from datagen.manifest import fingerprint, read_manifest
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+
+DEFAULT_CONNECTIONS = 2  # partitions read at once: one PostgreSQL backend (one core) each
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check that compares the database with the manifest instead of running on frames."""
+
+    name: str
+    description: str
+
+
+def manifest_rules(keys: list[str]) -> list[Rule]:
+    out = []
+    for key in keys:
+        t = TABLES[key]
+        what = "day partitions (rows, first id, fingerprint; none missing or extra)" if t.partitioned else \
+            "rows, id span and content fingerprint"
+        out.append(Rule(f"{key}.matches_manifest", f"{t.name}: {what} equal the manifest's"))
+    return out
+
+
+def catalogue_names() -> list[tuple[str, str]]:
+    """Every check validate can run: (name, description), in report order."""
+    keys = [t.key for t in CORE_TABLES + EVENT_TABLES]
+    frame_checks = checks.catalogue() + checks.partition_catalogue()
+    return [(c.name, c.description) for c in frame_checks] + [(r.name, r.description) for r in manifest_rules(keys)]
+
+
+@dataclass
+class Finding:
+    """One check's result over the whole database (partition checks: summed over partitions)."""
+
+    name: str
+    description: str
+    severity: str = "error"
+    status: str = "ok"  # ok, FAIL or skipped
+    violations: int = 0
+    sample: list[Any] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)  # partitions with violations
+    runs: int = 0
+    seconds: float = 0.0
+    note: str = ""
+
+    def add(self, violations: int, sample: list[Any], seconds: float, where: str | None = None) -> None:
+        self.runs += 1
+        self.seconds += seconds
+        if violations:
+            self.status = "FAIL"
+            self.violations += violations
+            self.sample += sample[: checks.SAMPLE_KEYS - len(self.sample)]
+            if where and len(self.where) < checks.SAMPLE_KEYS:
+                self.where.append(where)
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "FAIL"
+
+
+@dataclass
+class TableState:
+    key: str
+    name: str
+    rows: int = 0
+    partitions: int = 0
+    manifest_rows: int | None = None
+    manifest_partitions: int | None = None
+    present: bool = True
+
+
+@dataclass
+class Validation:
+    schema: str
+    target: str
+    manifest_path: Path
+    manifest: dict[str, Any] | None
+    findings: list[Finding]
+    tables: list[TableState]
+    rows_read: int
+    read_seconds: float  # reading and checking the event partitions
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(f.passed for f in self.findings)
+
+
+@dataclass(frozen=True)
+class Options:
+    schema: str
+    manifest_path: Path
+    manifest_given: bool  # --manifest was passed: a missing file is a usage error, not a warning
+    tables: tuple[str, ...] | None
+    checks: tuple[str, ...] | None  # fnmatch patterns
+    connections: int = DEFAULT_CONNECTIONS
+
+
+def selected(name: str, patterns: tuple[str, ...] | None) -> bool:
+    return patterns is None or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def check_selection(opts: Options) -> None:
+    """Usage errors before any database work: unknown tables, patterns that match no check."""
+    if opts.tables:
+        unknown = [t for t in opts.tables if t not in TABLES]
+        if unknown:
+            raise UsageError(f"--tables: unknown table {', '.join(unknown)}", hint=f"choose from {', '.join(TABLES)}")
+    if opts.checks:
+        names = [n for n, _ in catalogue_names()]
+        empty = [p for p in opts.checks if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+        if empty:
+            raise UsageError(f"--checks: {', '.join(empty)} matches no check",
+                             hint="`just validate --list` prints every check; patterns take * and ?")
+    if opts.manifest_given and not opts.manifest_path.is_file():
+        raise UsageError(f"--manifest: {opts.manifest_path} does not exist")
+
+
+def validate(cfg: Config, target: Target, opts: Options,
+             on_progress: Callable[[int], None] | None = None,
+             on_total: Callable[[int], None] | None = None) -> Validation:
+    check_selection(opts)
+    t0 = time.perf_counter()
+    manifest = read_manifest(opts.manifest_path)
+    warnings = []
+    if manifest is None:
+        warnings.append(f"no manifest at {opts.manifest_path}: the comparison with the manifest is skipped "
+                        "(pass --manifest PATH, or run `just generate` to write one)")
+    elif manifest.get("seed") != cfg.seed:
+        warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has {cfg.seed}")
+    wanted = set(opts.tables or TABLES)
+    try:
+        with connect(target) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            _lock_shared(cur, opts.schema, warnings)
+            present = _present(cur, opts.schema)
+            if not present:
+                raise UsageError(f"schema {opts.schema} at {describe(target.conninfo)} holds no datagen table",
+                                 hint="run `just generate` (and `just generate-events`) first, or pass --schema")
+            partitions = {t.key: sorted(existing_partitions(cur, opts.schema, t)) for t in EVENT_TABLES
+                          if t.name in present}
+            return _run(cfg, target, opts, manifest, present, partitions, wanted, warnings, t0, on_progress,
+                        on_total)
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot read schema {opts.schema} at {describe(target.conninfo)}: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+
+
+def _lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings: list[str]) -> None:
+    """Wait for a running load into the schema; keep loads out while reading (the loaders lock exclusively)."""
+    cur.execute("SELECT pg_try_advisory_lock_shared(%s)", (lock_key(schema),))
+    row = cur.fetchone()
+    if not (row and row[0]):
+        warnings.append(f"waited for a load into schema {schema} to finish")
+        cur.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key(schema),))
+
+
+def _present(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> set[str]:
+    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
+                (schema, [t.name for t in TABLES.values()]))
+    return {str(r[0]) for r in cur.fetchall()}
+
+
+def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | None, present: set[str],
+         partitions: dict[str, list[str]], wanted: set[str], warnings: list[str], t0: float,
+         on_progress: Callable[[int], None] | None, on_total: Callable[[int], None] | None) -> Validation:
+    findings: dict[str, Finding] = {}
+
+    def finding(name: str, description: str) -> Finding:
+        if name not in findings:
+            findings[name] = Finding(name, description)
+        return findings[name]
+
+    states = {t.key: TableState(t.key, t.name, present=t.name in present) for t in CORE_TABLES + EVENT_TABLES}
+    man_tables = (manifest or {}).get("tables") or {}
+    man_events = (manifest or {}).get("events") or {}
+
+    # -- core tables: read back whole, the catalogue, the manifest ----------------------------------------
+    core: dict[str, pl.DataFrame] = {}
+    with readback.connect(target) as rconn:
+        for t in CORE_TABLES:
+            if t.name in present:
+                core[t.key] = readback.read(rconn, opts.schema, t)
+                states[t.key].rows = core[t.key].height
+    frames = readback.with_hidden(core)
+    for t in CORE_TABLES:
+        if t.key in wanted and t.name not in present:
+            finding(f"{t.key}.present", f"{t.name} exists").add(1, [f"{opts.schema}.{t.name} is missing"], 0.0)
+    for o in checks.run_checks(frames, cfg):
+        if o.check.tables[0] in wanted and selected(o.check.name, opts.checks):
+            finding(o.check.name, o.check.description).add(o.violations, o.sample, o.seconds)
+    for rule in manifest_rules([t.key for t in CORE_TABLES]):
+        key = rule.name.split(".")[0]
+        if key not in wanted or key not in core or not selected(rule.name, opts.checks):
+            continue
+        f = finding(rule.name, rule.description)
+        entry = man_tables.get(key)
+        states[key].manifest_rows = entry.get("rows") if entry else None
+        if manifest is None:
+            f.status, f.note = "skipped", "no manifest"
+            continue
+        tc = time.perf_counter()
+        diffs = _core_diffs(core[key], key, entry)
+        f.add(len(diffs), diffs, time.perf_counter() - tc)
+
+    # -- event tables: partition by partition ---------------------------------------------------------
+    ev_keys = [t.key for t in EVENT_TABLES if t.key in partitions
+               and (t.key in wanted or (t.key == "user_sessions" and "page_views" in wanted))]
+    seen: dict[str, dict[str, tuple[int | None, int, str]]] = {t.key: {} for t in EVENT_TABLES}
+    rows_read, read_s = 0, 0.0
+    if ev_keys and all(k in core for k in ("accounts", "locations", "devices", "users")):
+        streams = events.Streams(cfg, generate(cfg))
+        plan = streams.plan(tuple(t.key for t in EVENT_TABLES if t.key in partitions))
+        units = _units(partitions, ev_keys)
+        if on_total:
+            on_total(sum(plan.all_spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
+        tr = time.perf_counter()
+        for result in _read_partitions(target, opts, cfg, frames, plan, partitions, units, on_progress):
+            rows_read += result.rows
+            key = result.key
+            states[key].rows += result.rows
+            states[key].partitions += 1
+            seen[key][result.name] = (result.first_id, result.rows, result.fingerprint)
+            if key not in wanted:
+                continue
+            for o in result.outcomes:
+                if selected(o.check.name, opts.checks):
+                    finding(o.check.name, o.check.description).add(o.violations, o.sample, o.seconds, result.name)
+            if result.outside and selected(f"{key}.ids_continuous", opts.checks):
+                finding(f"{key}.ids_continuous", "").add(
+                    result.rows, [f"{result.name}: not a day of events.range"], 0.0, result.name)
+        read_s = time.perf_counter() - tr
+    elif ev_keys:
+        warnings.append("the event tables were not checked: a core table they join is missing")
+    for t in EVENT_TABLES:
+        entry = man_events.get(t.key)
+        st = states[t.key]
+        if entry:
+            st.manifest_rows, st.manifest_partitions = entry.get("rows"), len(entry.get("partitions") or {})
+        if t.key not in wanted or not selected(f"{t.key}.matches_manifest", opts.checks):
+            continue
+        if t.name not in present and not entry:
+            continue
+        rule = manifest_rules([t.key])[0]
+        f = finding(rule.name, rule.description)
+        if manifest is None:
+            f.status, f.note = "skipped", "no manifest"
+            continue
+        tc = time.perf_counter()
+        diffs = _partition_diffs(seen[t.key], entry)
+        f.add(len(diffs), diffs, time.perf_counter() - tc)
+    return Validation(opts.schema, target.display, opts.manifest_path, manifest, list(findings.values()),
+                      list(states.values()), rows_read, read_s, time.perf_counter() - t0, warnings)
+
+
+def _core_diffs(frame: pl.DataFrame, key: str, entry: dict[str, Any] | None) -> list[str]:
+    if not entry:
+        return [f"{TABLES[key].name}: not in the manifest"]
+    ids = frame[TABLES[key].primary_key]
+    got: dict[str, object] = {"rows": frame.height, "id_min": ids.min() if frame.height else None,
+                              "id_max": ids.max() if frame.height else None, "fingerprint": fingerprint(frame, key)}
+    return [f"{k} {got[k]} (manifest {entry.get(k)})" for k in got if got[k] != entry.get(k)]
+
+
+def _partition_diffs(seen: dict[str, tuple[int | None, int, str]], entry: dict[str, Any] | None) -> list[str]:
+    """Missing, extra and altered partitions by name."""
+    listed = {str(p["partition"]): p for p in ((entry or {}).get("partitions") or {}).values()}
+    out = [f"{name}: missing" for name in sorted(set(listed) - set(seen))]
+    out += [f"{name}: extra (not in the manifest)" for name in sorted(set(seen) - set(listed))]
+    for name in sorted(set(seen) & set(listed)):
+        first, rows, fp = seen[name]
+        want = listed[name]
+        what = [w for w, bad in (("rows", rows != want.get("rows")),
+                                 ("first id", bool(rows) and first != want.get("first_id")),
+                                 ("fingerprint", fp != want.get("fingerprint"))) if bad]
+        if what:
+            out.append(f"{name}: altered ({', '.join(what)}; {rows:,} rows, manifest {want.get('rows', 0):,})")
+    return out
+
+
+def _day_of(name: str, table: Table) -> dt.date:
+    return dt.datetime.strptime(name[len(table.name) + 2:], "%Y%m%d").date()
+
+
+Unit = tuple[dt.date, tuple[str, ...]]
+
+
+def _units(partitions: dict[str, list[str]], keys: list[str]) -> list[Unit]:
+    """What one connection reads at a time: one day of a table; a day's sessions and page views together
+    (page views join the sessions of their day)."""
+    out: list[Unit] = []
+    for group in (("tap_events",), ("user_sessions", "page_views"), ("feature_usage",)):
+        members = tuple(k for k in group if k in keys)
+        days = {_day_of(n, TABLES[k]) for k in members for n in partitions.get(k, [])}
+        out += [(day, members) for day in days]
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class PartResult:
+    key: str
+    name: str
+    rows: int
+    first_id: int | None
+    fingerprint: str
+    outcomes: list[checks.Outcome]
+    outside: bool  # rows on a day that is not in the config's event range
+
+
+def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, plan: events.Plan,
+                     partitions: dict[str, list[str]], units: list[Unit],
+                     on_progress: Callable[[int], None] | None) -> Iterator[PartResult]:
+    """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each);
+    results in unit order."""
+    local = threading.local()
+    opened: list[readback.Connection] = []
+    guard = threading.Lock()
+    existing = {k: set(v) for k, v in partitions.items()}
+
+    def connection() -> readback.Connection:
+        if not hasattr(local, "conn"):
+            local.conn = readback.open_connection(target)
+            with guard:
+                opened.append(local.conn)
+        return local.conn
+
+    def job(unit: Unit) -> list[PartResult]:
+        day, keys = unit
+        frames = dict(core)
+        out = []
+        for key in keys:
+            t = TABLES[key]
+            name = t.partition_name(day)
+            if name not in existing.get(key, set()):
+                continue
+            frame = readback.read(connection(), opts.schema, t, name)
+            frames[key] = frame
+            span = plan.all_spans[key].get(day)
+            outcomes: list[checks.Outcome] = []
+            if span is not None:
+                frames[checks.PARTITION] = pl.DataFrame({"first_id": [span[0]], "rows": [span[1]], "day": [day]})
+                outcomes = checks.run_checks(frames, cfg, partition=key)
+            first = frame[t.primary_key].min() if frame.height else None
+            out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
+                                  fingerprint(frame, key), outcomes, span is None and frame.height > 0))
+            if on_progress:
+                on_progress(frame.height)
+        return out
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, opts.connections)) as pool:
+            for results in pool.map(job, units):
+                yield from results
+    finally:
+        for c in opened:
+            c.close()
