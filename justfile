@@ -18,7 +18,7 @@ generate *args:
 generate-events *args:
     {{python}} -m datagen generate-events "$@"
 
-# Run the validation catalogue on freshly generated data (--json for CI)
+# Read the database back and check it against the config, seed and manifest (--json, --tables, --checks, --list)
 validate *args:
     {{python}} -m datagen validate "$@"
 

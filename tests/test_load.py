@@ -12,6 +12,7 @@ import pytest
 import yaml
 from psycopg import sql
 
+from datagen.checks import catalogue
 from datagen.cli import main
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES
@@ -111,11 +112,12 @@ def test_dry_run_writes_nothing(db_env: str, schema: str, capsys: pytest.Capture
     assert not table_exists(db_env, schema, "accounts")
 
 
-def test_validate_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "--json"]) == 0
+def test_validate_in_memory_runs_the_core_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--in-memory", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
-    assert len(report["checks"]) >= 35
+    assert [c["name"] for c in report["checks"]] == [c.name for c in catalogue()]
+    assert all(c["violations"] == 0 for c in report["checks"])
 
 
 def test_unwritable_manifest_stops_before_the_load(db_env: str, schema: str, tmp_path: Path,

@@ -1,0 +1,244 @@
+"""`validate` on a real PostgreSQL: passes on what generate loaded, and fails naming the check and the key for
+each way the loaded data can be damaged, then passes again after regenerating."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from datagen import validate
+from datagen.cli import main
+from datagen.load import lock_key
+from tests.test_events import DAYS, small_config
+
+
+def run(*args: str) -> int:
+    return main([*args, "--no-progress"])
+
+
+def report(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """validate --json: exit code and the parsed report."""
+    capsys.readouterr()
+    code = run("validate", "--json", *args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def by_name(rep: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in rep["checks"]}
+
+
+@pytest.fixture
+def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
+    return small_config(config_dict, tmp_path / "small.yaml")
+
+
+@pytest.fixture
+def loaded(db_env: str, schema: str, small: Path) -> list[str]:
+    """Core and events of the small config loaded into a fresh schema; the common CLI arguments."""
+    args = ["--config", str(small), "--schema", schema]
+    assert run("generate", *args, "--yes") == 0
+    assert run("generate-events", *args, "--yes") == 0
+    return args
+
+
+def execute(url: str, schema: str, *statements: str) -> Any:
+    """Run statements ({s} is the schema) as a superuser would in a migration; returns the last row."""
+    row = None
+    with psycopg.connect(url, autocommit=True) as conn:
+        for st in statements:
+            cur = conn.execute(sql.SQL(st).format(s=sql.Identifier(schema)))
+            row = cur.fetchone() if cur.description else row
+    return row[0] if row else None
+
+
+def test_validate_passes_on_the_loaded_data_with_every_check_timed(
+        db_env: str, schema: str, loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, rep = report(capsys, *loaded)
+    assert code == 0, [c for c in rep["checks"] if c["status"] != "ok"]
+    assert rep["passed"] and rep["manifest_found"] and not rep["warnings"]
+    names = {c["name"] for c in rep["checks"]}
+    # the whole catalogue ran: core, every partition check, every manifest comparison
+    assert names == {n for n, _ in validate.catalogue_names()}
+    assert all(c["status"] == "ok" and c["runs"] >= 1 and c["seconds"] >= 0 for c in rep["checks"])
+    parts = by_name(rep)["tap_events.device_id_fk"]
+    assert parts["runs"] == len(DAYS)  # once per day partition
+    tables = rep["tables"]
+    for key, t in tables.items():
+        assert t["rows"] == t["manifest_rows"] > 0, key
+    assert tables["tap_events"]["partitions"] == tables["tap_events"]["manifest_partitions"] == len(DAYS)
+    assert rep["event_rows_read"] == sum(tables[k]["rows"] for k in
+                                         ("tap_events", "user_sessions", "page_views", "feature_usage"))
+    # the runbook's SQL checks agree: 0 orphaned devices, device ids within range, counts per entity
+    assert execute(db_env, schema, "SELECT count(*) FROM {s}.app_database_devices d LEFT JOIN "
+                                   "{s}.app_database_locations l ON d.location_id = l.id WHERE l.id IS NULL") == 0
+    lo, hi, n = (execute(db_env, schema, f"SELECT {a}(id) FROM {{s}}.app_database_devices")
+                 for a in ("min", "max", "count"))
+    assert lo >= 1 and hi <= 30_000 and n == tables["devices"]["rows"]
+    # the readable report prints each check with its time
+    capsys.readouterr()
+    assert run("validate", *loaded) == 0
+    out = capsys.readouterr().out
+    assert "tap_events.within_device_life" in out and "ms" in out and "checks passed" in out
+
+
+def _first(url: str, schema: str, query: str) -> int:
+    return int(execute(url, schema, query))
+
+
+# name -> (damage, the check that must fail, the key (or text) it must name); each damage returns that key
+Damage = Callable[[str, str], object]
+
+
+def _delete_location(url: str, s: str) -> object:
+    device = _first(url, s, "SELECT min(id) FROM {s}.app_database_devices WHERE location_id = 2")
+    execute(url, s, "SET session_replication_role = replica", "DELETE FROM {s}.app_database_locations WHERE id = 2")
+    return device
+
+
+def _event_before_installation(url: str, s: str) -> object:
+    tap = _first(url, s, "SELECT min(id) + 100 FROM {s}.app_database_tap_events")
+    execute(url, s, "UPDATE {s}.app_database_tap_events e SET timestamp = d.created_at - interval '1 hour' "
+                    f"FROM {{s}}.app_database_devices d WHERE d.id = e.device_id AND e.id = {tap}")
+    return tap
+
+
+def _duplicate_id(url: str, s: str) -> object:
+    execute(url, s, "ALTER TABLE {s}.app_database_users DROP CONSTRAINT app_database_users_pkey CASCADE",
+            "INSERT INTO {s}.app_database_users SELECT * FROM {s}.app_database_users WHERE id = 5")
+    return 5
+
+
+def _change_one_value(url: str, s: str) -> object:
+    tap = _first(url, s, "SELECT min(id) + 7 FROM {s}.app_database_tap_events_p20250622")
+    execute(url, s, "UPDATE {s}.app_database_tap_events SET volume_ml = coalesce(volume_ml, 0) + 1 "
+                    f"WHERE id = {tap}")
+    return "app_database_tap_events_p20250622: altered (fingerprint"
+
+
+def _drop_one_day(url: str, s: str) -> object:
+    execute(url, s, "ALTER TABLE {s}.app_database_tap_events DETACH PARTITION {s}.app_database_tap_events_p20250621",
+            "DROP TABLE {s}.app_database_tap_events_p20250621")
+    return "app_database_tap_events_p20250621: missing"
+
+
+def _id_out_of_range(url: str, s: str) -> object:
+    execute(url, s, "INSERT INTO {s}.app_database_accounts SELECT 151, name || ' II', email, created_date, "
+                    "business_type, location_count, industry, employee_count, annual_revenue, website, status, size, "
+                    "created_at, updated_at FROM {s}.app_database_accounts WHERE id = 1")
+    return 151
+
+
+def _second_active_subscription(url: str, s: str) -> object:
+    customer = _first(url, s, "SELECT min(customer_id) FROM {s}.app_database_subscriptions WHERE status = 'active'")
+    execute(url, s, "INSERT INTO {s}.app_database_subscriptions SELECT (SELECT max(id) + 1 FROM "
+                    "{s}.app_database_subscriptions), customer_id, plan_name, 'active', DATE '2025-06-01', NULL, "
+                    "monthly_price, billing_cycle, monthly_amount, current_term_start, NULL, created_at, updated_at "
+                    f"FROM {{s}}.app_database_subscriptions WHERE customer_id = {customer} AND status = 'active'")
+    return customer
+
+
+DAMAGES: dict[str, tuple[Damage, str]] = {
+    "delete a location": (_delete_location, "devices.location_id_fk"),
+    "move an event before its device's installation": (_event_before_installation, "tap_events.within_device_life"),
+    "duplicate an id": (_duplicate_id, "users.pk_unique"),
+    "change one value": (_change_one_value, "tap_events.matches_manifest"),
+    "drop one day of events": (_drop_one_day, "tap_events.matches_manifest"),
+    "add an id outside its range": (_id_out_of_range, "accounts.ids_in_range"),
+    "give an account a second active subscription": (_second_active_subscription,
+                                                     "subscriptions.one_live_per_account"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_validate_names_the_check_and_key_then_passes_after_regenerating(
+        db_env: str, schema: str, loaded: list[str], damage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt, check = DAMAGES[damage]
+    key = corrupt(db_env, schema)
+    code, rep = report(capsys, *loaded)
+    assert code == 1
+    assert not rep["passed"]
+    found = by_name(rep)[check]
+    assert found["status"] == "FAIL" and found["violations"] >= 1
+    assert any(s == key or (isinstance(key, str) and str(s).startswith(key)) for s in found["sample"]), found
+    # the readable report names them too
+    capsys.readouterr()
+    assert run("validate", *loaded) == 1
+    out = capsys.readouterr().out
+    assert check in out and "FAIL" in out
+    # regenerating repairs it
+    assert run("generate", *loaded, "--yes") == 0
+    assert run("generate-events", *loaded, "--yes") == 0
+    code, rep = report(capsys, *loaded)
+    assert code == 0, [c for c in rep["checks"] if c["status"] != "ok"]
+
+
+def test_partition_checks_name_the_partition(db_env: str, schema: str, loaded: list[str],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    tap = _event_before_installation(db_env, schema)
+    day = execute(db_env, schema,
+                  f"SELECT tableoid::regclass::text FROM {{s}}.app_database_tap_events WHERE id = {tap}")
+    code, rep = report(capsys, *loaded, "--checks", "tap_events.*")
+    assert code == 1
+    found = by_name(rep)["tap_events.within_device_life"]
+    assert found["where"] == [day.split(".")[-1].strip('"')]
+    # --checks picked only the tap-event checks
+    assert all(c["name"].startswith("tap_events.") for c in rep["checks"])
+
+
+def test_validate_without_a_manifest_warns_and_skips_only_the_comparison(
+        db_env: str, schema: str, loaded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))
+    code, rep = report(capsys, *loaded)
+    assert code == 0
+    assert not rep["manifest_found"] and "no manifest" in rep["warnings"][0]
+    skipped = {c["name"] for c in rep["checks"] if c["status"] == "skipped"}
+    assert skipped == {n for n, _ in validate.catalogue_names() if n.endswith(".matches_manifest")}
+
+
+def test_validate_usage_and_connection_errors_exit_2(db_env: str, schema: str, loaded: list[str], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("validate", *loaded, "--checks", "nosuch.*") == 2
+    assert "matches no check" in capsys.readouterr().err
+    assert run("validate", *loaded, "--tables", "tap_event") == 2
+    assert "unknown table tap_event" in capsys.readouterr().err
+    assert run("validate", *loaded, "--manifest", str(tmp_path / "none.json")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run("validate", "--config", loaded[1], "--schema", "t_empty_nothing_here") == 2
+    assert "holds no datagen table" in capsys.readouterr().err
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres:s3cret-pw@127.0.0.1:1/test")
+    assert run("validate", *loaded) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1/test" in err and "s3cret-pw" not in err
+
+
+def test_validate_waits_for_a_running_load(db_env: str, schema: str, loaded: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    done: list[int] = []
+    with psycopg.connect(db_env, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))  # what a load holds
+        worker = threading.Thread(target=lambda: done.append(run("validate", *loaded, "--json")))
+        worker.start()
+        time.sleep(1.5)
+        assert not done  # blocked behind the load
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(schema),))
+        worker.join(timeout=120)
+    assert done == [0]
+    assert "waited for a load" in capsys.readouterr().err
+
+
+def test_list_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--list"]) == 0
+    out = capsys.readouterr().out
+    names = [n for n, _ in validate.catalogue_names()]
+    assert len(names) == len(set(names)) > 90
+    assert all(n in out for n in names)
