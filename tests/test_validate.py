@@ -185,7 +185,6 @@ def test_partition_checks_name_the_partition(db_env: str, schema: str, loaded: l
     tap = _event_before_installation(db_env, schema)
     day = execute(db_env, schema,
                   f"SELECT tableoid::regclass::text FROM {{s}}.app_database_tap_events WHERE id = {tap}")
-                  f"SELECT tableoid::regclass::text FROM {{s}}.app_database_tap_events WHERE id = {tap}")
     code, rep = report(capsys, *loaded, "--checks", "tap_events.*")
     assert code == 1
     found = by_name(rep)["tap_events.within_device_life"]
