@@ -24,6 +24,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,13 +66,21 @@ def _partitions(url: str) -> list[str]:
 
 
 def _read_ceiling(target: Target, names: list[str]) -> float:
+    """Each thread keeps one connection, as validate does."""
+    local, opened = threading.local(), []
+
     def job(name: str) -> int:
-        with readback.connect(target) as conn:
-            return readback.read(conn, SCHEMA, TABLES["tap_events"], name).height
+        if not hasattr(local, "conn"):
+            local.conn = readback.open_connection(target)
+            opened.append(local.conn)
+        return int(readback.read(local.conn, SCHEMA, TABLES["tap_events"], name).height)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(CONNECTIONS) as pool:
         list(pool.map(job, names))
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    for conn in opened:
+        conn.close()
+    return seconds
 
 
 def _server_ceiling(url: str, names: list[str]) -> float | None:

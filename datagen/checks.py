@@ -231,12 +231,14 @@ def _count_in_bounds(key: str) -> Check:
 MIX_SIGMAS = 5.0  # a share drawn at random passes within 5 standard deviations (+1 row) of the config
 
 
-def _off_mix(counts: dict[str, int], expected: dict[str, float], draws: int, label: str) -> pl.Series:
-    """Categories whose count is off the expected count by more than the tolerance of `draws` random picks."""
+def _off_mix(counts: dict[str, int], shares: dict[str, float], draws: int, label: str,
+             fixed: dict[str, int] | None = None) -> pl.Series:
+    """Categories whose count is off fixed + draws x share by more than the tolerance of `draws` random picks."""
     bad = []
-    for value in sorted(set(counts) | set(expected)):
-        got, want = counts.get(value, 0), expected.get(value, 0.0)
-        p = min(max(want / draws, 0.0), 1.0) if draws else 0.0
+    fixed = fixed or {}
+    for value in sorted(set(counts) | set(shares)):
+        p = shares.get(value, 0.0)
+        got, want = counts.get(value, 0), fixed.get(value, 0) + draws * p
         tolerance = MIX_SIGMAS * math.sqrt(draws * p * (1 - p)) + 1
         if abs(got - want) > tolerance:
             bad.append(f"{label}={value}: {got:,} rows, config {want:,.1f} +- {tolerance:,.1f}")
@@ -245,9 +247,8 @@ def _off_mix(counts: dict[str, int], expected: dict[str, float], draws: int, lab
 
 def _mix(table: str, column: str, shares: Callable[[Config], list[tuple[str, float]]]) -> Check:
     def run(f: Frames, cfg: Config) -> pl.Series:
-        n = f[table].height
         counts = {str(k): int(v) for k, v in f[table].group_by(column).len().iter_rows()}
-        return _off_mix(counts, {k: s * n for k, s in shares(cfg)}, n, column)
+        return _off_mix(counts, dict(shares(cfg)), f[table].height, column)
     return Check(f"{table}.{column}_mix", "error", f"{table}.{column} shares within {MIX_SIGMAS:g} sigma of the config",
                  (table,), run)
 
@@ -255,11 +256,9 @@ def _mix(table: str, column: str, shares: Callable[[Config], list[tuple[str, flo
 def _role_mix(f: Frames, cfg: Config) -> pl.Series:
     """The first user of every account is its admin; the others draw a role from the shares."""
     users = f["users"]
-    firsts = users.group_by("customer_id").agg(pl.col("id").min())["id"]
-    drawn = users.height - firsts.len()
+    firsts = users.group_by("customer_id").agg(pl.col("id").min())["id"].len()
     counts = {str(k): int(v) for k, v in users.group_by("role").len().iter_rows()}
-    expected = {r.name: r.share * drawn + (firsts.len() if r.name == "admin" else 0) for r in cfg.roles}
-    return _off_mix(counts, expected, drawn, "role")
+    return _off_mix(counts, {r.name: r.share for r in cfg.roles}, users.height - firsts, "role", {"admin": firsts})
 
 
 def _share_rule(name: str, description: str, tables: tuple[str, ...],
@@ -267,7 +266,10 @@ def _share_rule(name: str, description: str, tables: tuple[str, ...],
     def run(f: Frames, cfg: Config) -> pl.Series:
         value, n = share(f)
         low = minimum(cfg)
-        return pl.Series(name, [f"{value:.3f} of {n:,} < {low:.3f}"] if n and value < low else [], dtype=pl.String)
+        # drawn at random: below the minimum by more than sampling allows (a 1-device config can be offline)
+        slack = (MIX_SIGMAS * math.sqrt(low * (1 - low) / n) + 1 / n) if n else 0.0
+        return pl.Series(name, [f"{value:.3f} of {n:,} < {low:.3f} (tolerance {slack:.3f})"]
+                         if n and value < low - slack else [], dtype=pl.String)
     return Check(name, "error", description, tables, run)
 
 
@@ -343,10 +345,11 @@ def catalogue() -> list[Check]:
         _mix("devices", "device_type", lambda c: [(d.name, d.share) for d in c.devices.types]),
         Check("users.role_mix", "error", f"users.role shares within {MIX_SIGMAS:g} sigma of the config (the first "
               "user of each account is its admin)", ("users",), _role_mix),
-        _share_rule("devices.min_uptime", "share of devices online at least data_quality min_device_uptime",
+        _share_rule("devices.min_uptime", "share of devices online at least data_quality min_device_uptime "
+                    f"(less {MIX_SIGMAS:g} sigma)",
                     ("devices",), _uptime, lambda c: c.quality.min_device_uptime),
         _share_rule("locations.min_operational", "share of live accounts' locations that are active with a "
-                    "device online at least data_quality min_location_operational",
+                    "device online at least data_quality min_location_operational (less 5 sigma)",
                     ("locations", "accounts", "devices"), _operational, lambda c: c.quality.min_location_operational),
         Check("subscriptions.max_mrr_variance", "error", "active subscriptions' MRR within data_quality "
               "max_mrr_variance of their tier prices", ("subscriptions",), _mrr_variance),

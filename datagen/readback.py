@@ -55,9 +55,13 @@ def connect(target: Target) -> Iterator[Connection]:
 
 def read(conn: Connection, schema: str, table: Table, relation: str | None = None) -> pl.DataFrame:
     """One table (or partition) as a frame with the declared columns and dtypes."""
-    with conn.cursor() as cur:
-        cur.execute(select_sql(schema, table, relation))
-        batches = list(cur.fetch_record_batch())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(select_sql(schema, table, relation))
+            batches = list(cur.fetch_record_batch())
+    except adbc.Error as exc:
+        raise DatabaseError(f"cannot read {schema}.{relation or table.name} back: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
     arrow = pa.Table.from_batches(batches) if batches else None
     frame = pl.from_arrow(arrow) if arrow is not None else pl.DataFrame(schema=table.polars_schema)
     assert isinstance(frame, pl.DataFrame)

@@ -225,7 +225,7 @@ def validation_tables(v: Validation) -> list[RichTable]:
     for s in v.tables:
         if not s.present and s.manifest_rows is None:
             continue
-        t.add_row(s.key if s.present else f"{s.key} (missing)", f"{s.rows:,}",
+        t.add_row(s.key if s.present else f"{s.key} (missing)", "not read" if s.rows is None else f"{s.rows:,}",
                   "" if s.manifest_rows is None else f"{s.manifest_rows:,}",
                   f"{s.partitions:,}" if s.partitions else "",
                   "" if s.manifest_partitions is None else f"{s.manifest_partitions:,}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,9 @@ def catalogue_names() -> list[tuple[str, str]]:
     return [(c.name, c.description) for c in frame_checks] + [(r.name, r.description) for r in manifest_rules(keys)]
 
 
+DESCRIPTIONS = dict(catalogue_names())
+
+
 @dataclass
 class Finding:
     """One check's result over the whole database (partition checks: summed over partitions)."""
@@ -93,7 +97,7 @@ class Finding:
 class TableState:
     key: str
     name: str
-    rows: int = 0
+    rows: int | None = None  # None: not read (not asked for, or its parents are missing)
     partitions: int = 0
     manifest_rows: int | None = None
     manifest_partitions: int | None = None
@@ -251,7 +255,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         for result in _read_partitions(target, opts, cfg, frames, plan, partitions, units, on_progress):
             rows_read += result.rows
             key = result.key
-            states[key].rows += result.rows
+            states[key].rows = (states[key].rows or 0) + result.rows
             states[key].partitions += 1
             seen[key][result.name] = (result.first_id, result.rows, result.fingerprint)
             if key not in wanted:
@@ -260,11 +264,15 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
                 if selected(o.check.name, opts.checks):
                     finding(o.check.name, o.check.description).add(o.violations, o.sample, o.seconds, result.name)
             if result.outside and selected(f"{key}.ids_continuous", opts.checks):
-                finding(f"{key}.ids_continuous", "").add(
+                finding(f"{key}.ids_continuous", DESCRIPTIONS[f"{key}.ids_continuous"]).add(
                     result.rows, [f"{result.name}: not a day of events.range"], 0.0, result.name)
         read_s = time.perf_counter() - tr
     elif ev_keys:
         warnings.append("the event tables were not checked: a core table they join is missing")
+    for key, names in partitions.items():
+        for name in names:
+            if _day_of(name, TABLES[key]) is None:
+                seen[key][name] = (None, 0, "")  # not a partition datagen made: reported as extra
     for t in EVENT_TABLES:
         entry = man_events.get(t.key)
         st = states[t.key]
@@ -311,8 +319,17 @@ def _partition_diffs(seen: dict[str, tuple[int | None, int, str]], entry: dict[s
     return out
 
 
-def _day_of(name: str, table: Table) -> dt.date:
-    return dt.datetime.strptime(name[len(table.name) + 2:], "%Y%m%d").date()
+_DAY = re.compile(r"_p\d{8}")
+
+
+def _day_of(name: str, table: Table) -> dt.date | None:
+    """The day of a partition named like datagen's (<table>_pYYYYMMDD), else None."""
+    if not (name.startswith(table.name) and _DAY.fullmatch(name[len(table.name):])):
+        return None
+    try:
+        return dt.datetime.strptime(name[-8:], "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 Unit = tuple[dt.date, tuple[str, ...]]
@@ -320,12 +337,12 @@ Unit = tuple[dt.date, tuple[str, ...]]
 
 def _units(partitions: dict[str, list[str]], keys: list[str]) -> list[Unit]:
     """What one connection reads at a time: one day of a table; a day's sessions and page views together
-    (page views join the sessions of their day)."""
+    (page views join the sessions of their day). Partitions not named like datagen's are not read."""
     out: list[Unit] = []
     for group in (("tap_events",), ("user_sessions", "page_views"), ("feature_usage",)):
         members = tuple(k for k in group if k in keys)
         days = {_day_of(n, TABLES[k]) for k in members for n in partitions.get(k, [])}
-        out += [(day, members) for day in days]
+        out += [(day, members) for day in days if day is not None]
     return sorted(out)
 
 

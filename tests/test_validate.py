@@ -242,3 +242,14 @@ def test_list_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     names = [n for n, _ in validate.catalogue_names()]
     assert len(names) == len(set(names)) > 90
     assert all(n in out for n in names)
+
+
+def test_a_partition_datagen_did_not_make_is_reported_extra(db_env: str, schema: str, loaded: list[str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    execute(db_env, schema, "CREATE TABLE {s}.app_database_tap_events_archive PARTITION OF "
+                            "{s}.app_database_tap_events FOR VALUES FROM (9000000) TO (9000001)")
+    code, rep = report(capsys, *loaded)
+    assert code == 1
+    found = by_name(rep)["tap_events.matches_manifest"]
+    assert found["sample"] == ["app_database_tap_events_archive: extra (not in the manifest)"]
+    assert [c["name"] for c in rep["checks"] if c["status"] == "FAIL"] == ["tap_events.matches_manifest"]
