@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from datagen.builders import device_maintenance_logs
 from datagen.config import Config
 from datagen.plan import make_plan
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
@@ -312,6 +313,23 @@ def _orphans(f: Frames, cfg: Config) -> pl.Series:
     return pl.Series("orphans", [f"{name}: {n:,}" for name, n in counts] if total > limit else [], dtype=pl.String)
 
 
+def _maintenance_mix(f: Frames, cfg: Config) -> pl.Series:
+    """Among visits due long enough before the end that a late one has happened (overdue ones are performed
+    up to a month late; later ones are not in the log yet)."""
+    settled = cfg.end_date - dt.timedelta(days=device_maintenance_logs.OVERDUE_DAYS[1])
+    logs = f["device_maintenance_logs"].filter(pl.col("scheduled_date") <= settled)
+    counts = {str(k): int(v) for k, v in logs.group_by("maintenance_type").len().iter_rows()}
+    return _off_mix(counts, dict(cfg.maintenance_types), logs.height, "maintenance_type")
+
+
+def _maintenance_on_schedule(f: Frames, cfg: Config) -> pl.Series:
+    """Every visit belongs to a planned date a whole number of intervals after the device's installation."""
+    dev = f["devices"].select(pl.col("id").alias("device_id"), pl.col("created_at").dt.date().alias("_installed"))
+    j = f["device_maintenance_logs"].join(dev, on="device_id")
+    days = (pl.col("scheduled_date") - pl.col("_installed")).dt.total_days()
+    return j.filter((days <= 0) | (days % cfg.maintenance_interval_days != 0))["id"]
+
+
 def catalogue() -> list[Check]:
     """Every check, in a stable order."""
     out: list[Check] = []
@@ -324,6 +342,7 @@ def catalogue() -> list[Check]:
         _after_parent("devices", "location_id", "locations"),
         _after_parent("users", "customer_id", "accounts"),
         _after_parent("subscriptions", "customer_id", "accounts", "start_date", "created_at"),
+        _after_parent("device_maintenance_logs", "device_id", "devices", "performed_at"),
         *[_not_after_end(t) for t in CORE_TABLES],
         _has_children("accounts", "locations", "customer_id"),
         _has_children("accounts", "users", "customer_id"),
@@ -353,8 +372,14 @@ def catalogue() -> list[Check]:
                     ("locations", "accounts", "devices"), _operational, lambda c: c.quality.min_location_operational),
         Check("subscriptions.max_mrr_variance", "error", "active subscriptions' MRR within data_quality "
               "max_mrr_variance of their tier prices", ("subscriptions",), _mrr_variance),
+        Check("device_maintenance_logs.maintenance_type_mix", "error", "maintenance types within "
+              f"{MIX_SIGMAS:g} sigma of maintenance.types (visits due over a month before the end)",
+              ("device_maintenance_logs",), _maintenance_mix),
+        Check("device_maintenance_logs.on_schedule", "error", "visits are planned a whole number of maintenance "
+              "intervals after installation", ("device_maintenance_logs", "devices"),
+              _maintenance_on_schedule),
         Check("quality.max_orphaned_records", "error", "orphaned foreign keys in the core tables at most "
-              "data_quality max_orphaned_records", ("accounts", "locations", "devices", "users", "subscriptions"),
+              "data_quality max_orphaned_records", tuple(t.key for t in CORE_TABLES),
               _orphans),
     ]
     return out

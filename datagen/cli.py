@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "to the replaced data, are emptied in the same transaction (the question says "
                                    "so); run `generate-events` afterwards.")
     common(g)
+    g.add_argument("--only", type=_table_list, metavar="T1,T2",
+                   help="regenerate only these tables and everything that depends on them (devices brings "
+                        "subscriptions, maintenance logs and the events that use devices); every other table is "
+                        "left as it is. The tables they point at must already hold what this config generates")
     loading(g, replace="replace existing rows without asking (required when there is no terminal)",
             dry_run="print the plan (expected, bounds and planned rows per table) and write nothing",
             manifest="where to write the manifest (default: .datagen/manifests/<schema>.json)")
@@ -165,7 +169,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
-        dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress))
+        dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ ID_TABLES = (
     "devices",
     "users",
     "subscriptions",
+    "device_maintenance_logs",
     "tap_events",
     "user_sessions",
     "page_views",
@@ -338,7 +339,7 @@ def parse_config(raw: Any) -> Config:
         churn_monthly_rate=churn_rate,
         churn_reasons=churn_reasons,
         maintenance_interval_days=mt["interval_days"].int(lo=1, hi=3650),
-        maintenance_types=_shares(mt["types"]),
+        maintenance_types=_maintenance_types(mt["types"]),
         null_rates=null_rates,
         quality=QualityRules(
             min_device_uptime=vr["min_device_uptime"].share(),
@@ -358,6 +359,16 @@ def parse_config(raw: Any) -> Config:
             hint="widen id_ranges.accounts or lower accounts.total",
         )
     return cfg
+
+
+MAINTENANCE_TYPES = ("scheduled", "overdue", "emergency")  # the builder gives each its own timing
+
+
+def _maintenance_types(node: Node) -> tuple[tuple[str, float], ...]:
+    types = node.mapping(MAINTENANCE_TYPES)
+    out = tuple((k, types[k].share()) for k in MAINTENANCE_TYPES)
+    check_shares(node, dict(out))
+    return out
 
 
 def _shares(node: Node) -> tuple[tuple[str, float], ...]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datagen.builders import accounts, devices, locations, subscriptions, users
+from datagen.builders import accounts, device_maintenance_logs, devices, locations, subscriptions, users
 from datagen.config import Config
 from datagen.rng import stream
 from datagen.tables import CORE_TABLES, conform
@@ -24,7 +24,7 @@ class Generated:
 
 
 def generate(cfg: Config, *, on_table: Callable[[str, int], None] | None = None) -> Generated:
-    """Build the five core tables in hierarchical order; each table draws from its own random stream."""
+    """Build the core tables in hierarchical order; each table draws from its own random stream."""
     t0 = time.perf_counter()
     full: dict[str, pl.DataFrame] = {}
 
@@ -38,6 +38,8 @@ def generate(cfg: Config, *, on_table: Callable[[str, int], None] | None = None)
         ("users", lambda: users.build(cfg, full["accounts"], rng("users"))),
         ("subscriptions", lambda: subscriptions.build(cfg, full["accounts"], full["devices"],
                                                         rng("subscriptions"))),
+        ("device_maintenance_logs", lambda: device_maintenance_logs.build(cfg, full["devices"],
+                                                                          rng("device_maintenance_logs"))),
     ]
     for key, build in steps:
         full[key] = build()

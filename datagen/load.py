@@ -247,6 +247,8 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
     """
     present = {r[0] for r in _present(cur, schema)}
     deps = [t for t in dependents({t.key for t in tables}) if t.name in present]
+    if any(not t.partitioned for t in deps):  # callers replace every core table that references these
+        raise AssertionError(f"core tables {[t.key for t in deps if not t.partitioned]} reference replaced tables")
     drop_staging(cur, schema)  # a dead generate-events run's staging tables hold keys into the core tables
     s = sql.Identifier(schema)
     loaded = {t.key for t in tables}

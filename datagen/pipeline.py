@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from datagen import checks, db, embedded, events, load_events, report, validate
+from datagen import checks, db, embedded, events, load_events, regenerate, report, validate
 from datagen.config import Config
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
@@ -23,7 +23,7 @@ from datagen.manifest import (
     write_manifest,
 )
 from datagen.plan import make_plan
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependents
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Options:
     dry_run: bool
     manifest: Path | None  # None: <DATAGEN_HOME>/manifests/<schema>.json
     progress: bool
+    only: tuple[str, ...] | None = None  # regenerate these tables and their dependents (regenerate.py)
 
 
 def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
@@ -49,6 +50,8 @@ def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
 
 def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     """The main job. Returns rows per table loaded (or planned, for a dry run)."""
+    if opts.only is not None:
+        return run_regenerate(cfg, opts)
     t0 = time.perf_counter()
     gen, outcomes = validate_frames(cfg)
     check_s = sum(o.seconds for o in outcomes)
@@ -190,3 +193,50 @@ def run_validate(cfg: Config, opts: ValidateOptions) -> int:
                          f"{result.read_seconds:.2f} s{rate}."
                          + (f" FAILED: {', '.join(f.name for f in failed)}" if failed else ""))
     return 0 if result.passed else 1
+
+
+def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
+    """`generate --only`: the asked tables and their dependents, checked and replaced; the rest untouched."""
+    assert opts.only is not None
+    t0 = time.perf_counter()
+    gen, _ = validate_frames(cfg)
+    regenerate.closure(opts.only)  # usage errors before any connection
+    target = db.resolve(opts.database_url)
+    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}")
+    r = regenerate.plan(cfg, gen, target, opts.schema, opts.only)
+    report.out.print(report.regeneration_table(r, opts.schema))
+    if opts.dry_run:
+        report.out.print("Dry run: nothing was written.")
+        return {s.key: s.rows_after for s in r.steps}
+    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
+    check_writable(manifest_path)
+    replaced = sum(s.rows_before or 0 for s in r.steps)
+    if replaced:
+        ask(f"Regenerate {len(r.steps)} tables in schema {opts.schema} ({', '.join(s.key for s in r.steps)}), "
+            f"replacing {replaced:,} rows?", yes=opts.yes)
+    frames = {k: gen.frames[k] for k in r.core}
+    rows: dict[str, int] = {}
+    if frames:
+        with report.progress(sum(f.height for f in frames.values()), "COPY", enabled=opts.progress) as advance:
+            result = load(frames, target, schema=opts.schema, on_progress=advance)
+        manifest = read_manifest(manifest_path) or {}
+        fresh = build_manifest(frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
+                               target=target.display)
+        manifest = {**manifest, **{k: v for k, v in fresh.items() if k != "tables"},
+                    "tables": {**(manifest.get("tables") or {}), **fresh["tables"]}}
+        emptied = {t.key for t in dependents(set(r.core)) if t.partitioned}
+        manifest["events"] = {k: v for k, v in (manifest.get("events") or {}).items() if k not in emptied}
+        write_manifest(manifest, manifest_path)
+        report.out.print(report.load_table(result.rows, result.copy_seconds,
+                                           {k: fingerprint(f, k) for k, f in frames.items()}))
+        rows.update(result.rows)
+    if r.events and r.window:
+        report.out.print(f"Regenerating {', '.join(r.events)} for {r.window[0]} to {r.window[1]}, the days they held:")
+        rows.update(run_generate_events(cfg, EventOptions(
+            config_path=opts.config_path, schema=opts.schema, database_url=opts.database_url, yes=True,
+            dry_run=False, manifest=opts.manifest, progress=opts.progress, start=r.window[0], end=r.window[1],
+            workers=1, connections=load_events.DEFAULT_CONNECTIONS, batch_rows=65_536, tables=tuple(r.events))))
+    report.out.print(f"Regenerated {', '.join(s.key for s in r.steps)} in schema {opts.schema} in "
+                     f"{time.perf_counter() - t0:.1f} s; untouched: {', '.join(r.untouched) or 'nothing else'}. "
+                     f"Manifest: {manifest_path}")
+    return rows

@@ -55,5 +55,10 @@ def make_plan(cfg: Config, planned: dict[str, int]) -> list[PlanRow]:
         hi["users"] += n * s.users[1]
     exp["subscriptions"] = float("nan")  # depends on upgrades drawn per account: between 1x and 2x accounts
     lo["subscriptions"], hi["subscriptions"] = cfg.accounts_total, 2 * cfg.accounts_total
+    # a visit per maintenance interval between installation and the end date
+    exp["device_maintenance_logs"] = float("nan")
+    lo["device_maintenance_logs"] = 0
+    visits = (cfg.end_date - cfg.start_date).days // cfg.maintenance_interval_days + 1
+    hi["device_maintenance_logs"] = hi["devices"] * visits
     return [PlanRow(t, RUNBOOK_EXPECTED.get(t), exp[t], lo[t], hi[t], planned.get(t, 0), cfg.id_range(t))
-            for t in ("accounts", "locations", "devices", "users", "subscriptions")]
+            for t in ("accounts", "locations", "devices", "users", "subscriptions", "device_maintenance_logs")]

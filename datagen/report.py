@@ -29,6 +29,7 @@ from datagen.events import Plan
 from datagen.load_events import EventLoad
 from datagen.manifest import combine
 from datagen.plan import PlanRow
+from datagen.regenerate import Regeneration
 from datagen.validate import Validation
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -252,3 +253,16 @@ def validation_json(v: Validation) -> dict[str, Any]:
                     "violations": f.violations, "sample": f.sample, "where": f.where, "runs": f.runs,
                     "seconds": round(f.seconds, 6), "note": f.note} for f in v.findings],
     }
+
+
+def regeneration_table(r: Regeneration, schema: str) -> RichTable:
+    """The plan of `generate --only`: each table, why it is included, rows before and after."""
+    t = RichTable(title=f"Regenerate in schema {schema}" + (f" (events for {r.window[0]} to {r.window[1]})"
+                                                            if r.window and r.events else ""), title_justify="left")
+    for col in ("table", "why", "rows before", "rows after"):
+        t.add_column(col, justify="left" if col in ("table", "why") else "right")
+    for s in r.steps:
+        t.add_row(s.key, s.why, "missing" if s.rows_before is None else f"{s.rows_before:,}", f"{s.rows_after:,}")
+    for key in r.untouched:
+        t.add_row(f"[dim]{key}[/]", "[dim]untouched[/]", "", "")
+    return t

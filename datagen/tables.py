@@ -40,6 +40,9 @@ class Table:
     id_range_key: str = ""
     created_column: str = "created_at"
     parents_before: tuple[str, ...] = field(default=())
+    # Tables whose rows this table's builder reads without a foreign key to them (subscriptions' tiers follow
+    # device counts): regenerating one of them regenerates this table too (see dependents()).
+    derived_from: tuple[tuple[str, str], ...] = ()  # (table key, why)
     # Event tables are PARTITION BY RANGE (primary key), one partition per day of the event range; a
     # day's ids are one contiguous run, so replacing a window of days swaps whole partitions.
     partitioned: bool = False
@@ -219,10 +222,34 @@ SUBSCRIPTIONS = Table(
     primary_key="id",
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="subscriptions",
+    derived_from=(("devices", "an account's tier follows its device count"),),
+)
+
+DEVICE_MAINTENANCE_LOGS = Table(
+    key="device_maintenance_logs",
+    columns=(
+        _c("id", I32, "integer", False),
+        _c("device_id", I32, "integer", False),
+        _c("location_id", I32, "integer", False),
+        _c("customer_id", I32, "integer", False),
+        _vc("maintenance_type", 20, False),
+        _c("scheduled_date", DATE, "date", False),
+        _c("performed_at", TS, "timestamp without time zone", False),
+        _vc("technician", 100),
+        _c("duration_minutes", I32, "integer"),
+        _c("parts_cost", MONEY, "numeric(10,2)"),
+        _vc("notes_category", 50),
+        *_STAMPS,
+    ),
+    primary_key="id",
+    foreign_keys=(ForeignKey("device_id", "devices"), ForeignKey("location_id", "locations"),
+                  ForeignKey("customer_id", "accounts")),
+    copies=(("location_id", "device_id", "location_id"), ("customer_id", "device_id", "customer_id")),
+    id_range_key="device_maintenance_logs",
 )
 
 # Load order: parents before children (the hierarchical order of the runbook).
-CORE_TABLES: tuple[Table, ...] = (ACCOUNTS, LOCATIONS, DEVICES, USERS, SUBSCRIPTIONS)
+CORE_TABLES: tuple[Table, ...] = (ACCOUNTS, LOCATIONS, DEVICES, USERS, SUBSCRIPTIONS, DEVICE_MAINTENANCE_LOGS)
 
 _TS = "timestamp without time zone"
 
@@ -297,6 +324,7 @@ PAGE_VIEWS = Table(
                   ForeignKey("customer_id", "accounts")),
     copies=(("user_id", "session_id", "user_id"), ("customer_id", "session_id", "customer_id")),
     id_range_key="page_views",
+    derived_from=(("devices", "URLs name the account's devices"), ("locations", "URLs name the account's locations")),
     partitioned=True,
     time_column="timestamp",  # a page view belongs to the day its session started (sessions can cross midnight)
 )
@@ -316,6 +344,7 @@ FEATURE_USAGE = Table(
     foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="feature_usage",
+    derived_from=(("devices", "API calls follow the account's device count"),),
     partitioned=True,
     time_column="timestamp",
 )
@@ -326,15 +355,30 @@ TABLES: dict[str, Table] = {t.key: t for t in CORE_TABLES + EVENT_TABLES}
 TAP_EVENTS_VIEW = "app_database_tap_events_view"
 
 
-def dependents(keys: set[str]) -> list[Table]:
-    """Tables outside keys whose foreign keys point into keys (directly or through each other)."""
-    found: list[Table] = []
-    reach = set(keys)
+def parents_of(t: Table, *, derived: bool = True) -> list[tuple[str, str]]:
+    """(parent table, why) for every table t's rows depend on: its foreign keys, then what it is derived from."""
+    out = [(fk.parent, f"{t.key}.{fk.column} references {fk.parent}") for fk in t.foreign_keys]
+    if derived:
+        out += [(key, f"{t.key} is derived from {key} ({why})") for key, why in t.derived_from]
+    return [(k, w) for i, (k, w) in enumerate(out) if k != t.key and k not in [o[0] for o in out[:i]]]
+
+
+def dependency_closure(keys: set[str], *, derived: bool = True) -> dict[str, str]:
+    """keys and every table that depends on them, in load order (parents first): table -> why it is included."""
+    why: dict[str, str] = {k: "asked for" for k in keys}
     for t in CORE_TABLES + EVENT_TABLES:  # declared parents-first, so one pass reaches every descendant
-        if t.key not in reach and any(fk.parent in reach for fk in t.foreign_keys):
-            reach.add(t.key)
-            found.append(t)
-    return found
+        if t.key not in why:
+            for parent, reason in parents_of(t, derived=derived):
+                if parent in why:
+                    why[t.key] = reason
+                    break
+    return {t.key: why[t.key] for t in CORE_TABLES + EVENT_TABLES if t.key in why}
+
+
+def dependents(keys: set[str], *, derived: bool = False) -> list[Table]:
+    """Tables outside keys that depend on keys (directly or through each other): by foreign key, and with
+    derived, also through derived_from."""
+    return [TABLES[k] for k in dependency_closure(keys, derived=derived) if k not in keys]
 
 
 def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:

@@ -6,6 +6,8 @@ ALTER TABLE {schema}.app_database_locations ADD CONSTRAINT app_database_location
 ALTER TABLE {schema}.app_database_devices ADD CONSTRAINT app_database_devices_pkey PRIMARY KEY (id);
 ALTER TABLE {schema}.app_database_users ADD CONSTRAINT app_database_users_pkey PRIMARY KEY (id);
 ALTER TABLE {schema}.app_database_subscriptions ADD CONSTRAINT app_database_subscriptions_pkey PRIMARY KEY (id);
+ALTER TABLE {schema}.app_database_device_maintenance_logs ADD CONSTRAINT app_database_device_maintenance_logs_pkey
+    PRIMARY KEY (id);
 ALTER TABLE {schema}.app_database_locations ADD CONSTRAINT app_database_locations_customer_id_fkey
     FOREIGN KEY (customer_id) REFERENCES {schema}.app_database_accounts (id);
 ALTER TABLE {schema}.app_database_devices ADD CONSTRAINT app_database_devices_location_id_fkey
@@ -15,4 +17,10 @@ ALTER TABLE {schema}.app_database_devices ADD CONSTRAINT app_database_devices_cu
 ALTER TABLE {schema}.app_database_users ADD CONSTRAINT app_database_users_customer_id_fkey
     FOREIGN KEY (customer_id) REFERENCES {schema}.app_database_accounts (id);
 ALTER TABLE {schema}.app_database_subscriptions ADD CONSTRAINT app_database_subscriptions_customer_id_fkey
+    FOREIGN KEY (customer_id) REFERENCES {schema}.app_database_accounts (id);
+ALTER TABLE {schema}.app_database_device_maintenance_logs ADD CONSTRAINT app_database_device_maintenance_logs_device_id_fkey
+    FOREIGN KEY (device_id) REFERENCES {schema}.app_database_devices (id);
+ALTER TABLE {schema}.app_database_device_maintenance_logs ADD CONSTRAINT app_database_device_maintenance_logs_location_id_fkey
+    FOREIGN KEY (location_id) REFERENCES {schema}.app_database_locations (id);
+ALTER TABLE {schema}.app_database_device_maintenance_logs ADD CONSTRAINT app_database_device_maintenance_logs_customer_id_fkey
     FOREIGN KEY (customer_id) REFERENCES {schema}.app_database_accounts (id);

@@ -102,3 +102,19 @@ CREATE TABLE IF NOT EXISTS {schema}.app_database_subscriptions (
     created_at                 TIMESTAMP NOT NULL,
     updated_at                 TIMESTAMP NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS {schema}.app_database_device_maintenance_logs (
+    id                         INTEGER NOT NULL,
+    device_id                  INTEGER NOT NULL,
+    location_id                INTEGER NOT NULL,
+    customer_id                INTEGER NOT NULL,
+    maintenance_type           VARCHAR(20) NOT NULL,
+    scheduled_date             DATE NOT NULL,
+    performed_at               TIMESTAMP NOT NULL,
+    technician                 VARCHAR(100),
+    duration_minutes           INTEGER,
+    parts_cost                 NUMERIC(10,2),
+    notes_category             VARCHAR(50),
+    created_at                 TIMESTAMP NOT NULL,
+    updated_at                 TIMESTAMP NOT NULL
+);

@@ -51,7 +51,7 @@ EARLY = dt.datetime(2000, 1, 1)
 
 # check name -> (corruption, the key the check must report)
 MUTATIONS: dict[str, tuple[Callable[[Frames], Frames], object]] = {}
-for t in ("accounts", "locations", "devices", "users", "subscriptions"):
+for t in ("accounts", "locations", "devices", "users", "subscriptions", "device_maintenance_logs"):
     MUTATIONS[f"{t}.pk_unique"] = (lambda f, t=t: _duplicate_row(f, t), 1)
     MUTATIONS[f"{t}.ids_in_range"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 999_999_999)
     MUTATIONS[f"{t}.ids_sequential"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 2)
@@ -71,6 +71,20 @@ MUTATIONS.update({
     "accounts.has_users": (lambda f: _drop(f, "users", 2, "customer_id"), 2),
     "locations.has_devices": (lambda f: _drop(f, "devices", 3, "location_id"), 3),
     "accounts.size_mix_exact": (lambda f: _set(f, "accounts", 1, size="enterprise"), "small"),
+    "device_maintenance_logs.device_id_fk": (lambda f: _set(f, "device_maintenance_logs", 6, device_id=999_999), 6),
+    "device_maintenance_logs.location_id_fk": (lambda f: _set(f, "device_maintenance_logs", 7, location_id=99_999),
+                                               7),
+    "device_maintenance_logs.customer_id_fk": (lambda f: _set(f, "device_maintenance_logs", 8, customer_id=9999),
+                                               8),
+    "device_maintenance_logs.location_id_matches_devices": (
+        lambda f: _set(f, "device_maintenance_logs", 9, location_id=804), 9),
+    "device_maintenance_logs.customer_id_matches_devices": (
+        lambda f: _set(f, "device_maintenance_logs", 10, customer_id=150), 10),
+    "device_maintenance_logs.after_devices": (lambda f: _set(f, "device_maintenance_logs", 11, performed_at=EARLY),
+                                              11),
+    "device_maintenance_logs.on_schedule": (lambda f: _with(f, "device_maintenance_logs", f[
+        "device_maintenance_logs"].with_columns(scheduled_date=pl.when(pl.col("id") == 12).then(
+            pl.col("scheduled_date") + dt.timedelta(days=1)).otherwise(pl.col("scheduled_date")))), 12),
     # counts, mixes and the data-quality rules name what is off (a string), not a row
     "accounts.count_in_bounds": (lambda f: _drop(f, "accounts", 150), "149 rows"),
     "locations.count_in_bounds": (lambda f: _head(f, "locations", 100), "100 rows"),
@@ -85,6 +99,10 @@ MUTATIONS.update({
     "locations.min_operational": (lambda f: _all(f, "locations", is_active=False), "0.000 of"),
     "subscriptions.max_mrr_variance": (lambda f: _with(f, "subscriptions", f["subscriptions"].with_columns(
         monthly_amount=pl.col("monthly_amount") * 2)), "variance 1.000"),
+    "device_maintenance_logs.count_in_bounds": (lambda f: _with(f, "device_maintenance_logs", pl.concat(
+        [f["device_maintenance_logs"]] * 17)), "1,610,325 rows"),
+    "device_maintenance_logs.maintenance_type_mix": (
+        lambda f: _all(f, "device_maintenance_logs", maintenance_type="emergency"), "maintenance_type=emergency"),
     "quality.max_orphaned_records": (lambda f: _set(f, "devices", 7, location_id=99_999), "devices.location_id: 1"),
 })
 

@@ -1,0 +1,134 @@
+"""`generate --only T1,T2`: regenerate some tables and everything that depends on them, nothing else.
+
+The closure comes from the table declarations (foreign keys, then derived_from: subscriptions' tiers follow
+device counts). Every table has its own random stream, so the tables outside the closure are the ones this
+config would generate anyway; the ones the closure's tables point at must already be in the database, equal
+to what this config generates (checked by fingerprint), or the run is refused naming the table and the
+command that fixes it. The core tables of the closure are replaced in one transaction (load.load, which
+empties the event tables that reference them); the event tables of the closure are then regenerated for the
+days they held, with generate-events' own atomic swap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from datagen import events, readback
+from datagen.config import Config
+from datagen.db import Target, connect, describe, redact
+from datagen.errors import DatabaseError, RefusedError, UsageError
+from datagen.generate import Generated
+from datagen.load import existing_partitions
+from datagen.manifest import fingerprint
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    why: str
+    rows_before: int | None  # None: the table does not exist yet
+    rows_after: int
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    steps: list[Step]
+    core: list[str]  # core tables replaced in one transaction, load order
+    events: list[str]  # event tables regenerated afterwards (sessions and page views together)
+    window: tuple[dt.date, dt.date] | None  # the days the event tables held (and will hold again)
+    untouched: list[str]
+
+
+def closure(only: tuple[str, ...]) -> dict[str, str]:
+    """The asked tables and their dependents, parents first: table -> why it is included."""
+    unknown = [t for t in only if t not in TABLES]
+    if unknown or not only:
+        raise UsageError(f"--only: unknown table {', '.join(unknown)}" if unknown else "--only: no table given",
+                         hint=f"choose from {', '.join(TABLES)}")
+    why = dependency_closure(set(only))
+    asked_events = tuple(k for k in why if TABLES[k].partitioned)
+    # sessions and page views are loaded together (page view ids follow the sessions')
+    for k in events.event_tables(asked_events) if asked_events else ():
+        why.setdefault(k, "loaded together with page_views: page view ids follow the sessions'")
+    order = [t.key for t in CORE_TABLES + EVENT_TABLES]
+    return {k: why[k] for k in order if k in why}
+
+
+def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[str, ...]) -> Regeneration:
+    """What `--only` would do, after checking that everything outside it is in place; writes nothing."""
+    why = closure(only)
+    try:
+        with connect(target) as conn, conn.cursor() as cur:
+            counts = _counts(cur, schema)
+            days = {k: sorted(d for d in (_day(n, k) for n in existing_partitions(cur, schema, TABLES[k])) if d)
+                    for k in why if TABLES[k].partitioned and k in counts}
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+    _check_parents(cfg, gen, target, schema, why, counts, only)
+    held = sorted({d for ds in days.values() for d in ds})
+    window = (held[0], held[-1]) if held else None
+    ev_keys = [k for k in why if TABLES[k].partitioned and days.get(k)]
+    after: dict[str, int] = {k: gen.frames[k].height for k in why if not TABLES[k].partitioned}
+    if ev_keys and window:
+        streams = events.Streams(cfg, gen)
+        p = streams.plan(tuple(ev_keys), *window)
+        after.update(p.window_rows)
+    steps = [Step(k, w, counts.get(k), after.get(k, 0)) for k, w in why.items()]
+    untouched = [t.key for t in CORE_TABLES + EVENT_TABLES if t.key not in why and t.key in counts]
+    return Regeneration(steps, [k for k in why if not TABLES[k].partitioned], ev_keys, window, untouched)
+
+
+def _counts(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> dict[str, int]:
+    cur.execute("SELECT c.relname, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
+                (schema, [t.name for t in TABLES.values()]))
+    present = {str(name) for name, _ in cur.fetchall()}
+    out = {}
+    for t in TABLES.values():
+        if t.name in present:
+            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(t.name)))
+            row = cur.fetchone()
+            out[t.key] = int(str(row[0])) if row else 0
+    return out
+
+
+def _day(name: str, key: str) -> dt.date | None:
+    prefix = TABLES[key].name + "_p"
+    if not name.startswith(prefix):
+        return None
+    try:
+        return dt.datetime.strptime(name[len(prefix):], "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _check_parents(cfg: Config, gen: Generated, target: Target, schema: str, why: dict[str, str],
+                   counts: dict[str, int], only: tuple[str, ...]) -> None:
+    """Every core table the closure points at (and is not part of it) must be in the database, as this
+    config generates it; else refuse, naming the table and the command that fixes it."""
+    needed: dict[str, str] = {}
+    for key in why:
+        for parent, reason in parents_of(TABLES[key]):
+            if parent not in why and not TABLES[parent].partitioned:
+                needed.setdefault(parent, reason)
+    asked = ",".join(only)
+    with readback.connect(target) as conn:
+        for parent, reason in needed.items():
+            fix = f"`just generate --only {parent},{asked}` (or `just generate` for everything)"
+            if not counts.get(parent):
+                raise RefusedError(
+                    f"--only {asked}: {reason}, and schema {schema} has no {TABLES[parent].name} rows; "
+                    "nothing was changed", hint=f"load it first: {fix}")
+            have = fingerprint(readback.read(conn, schema, TABLES[parent]), parent)
+            want = fingerprint(gen.frames[parent], parent)
+            if have != want:
+                raise RefusedError(
+                    f"--only {asked}: {reason}, but {schema}.{TABLES[parent].name} is not what this config "
+                    f"generates (fingerprint {have}, this config {want}), so the new rows would not fit it; "
+                    "nothing was changed", hint=f"regenerate it too: {fix}")
