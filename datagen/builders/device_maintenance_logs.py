@@ -3,9 +3,9 @@
 Visit k of a device falls due at installation + k x interval, its scheduled_date (the last one due is the
 device's last_maintenance_date). Each visit is scheduled (performed on its due day), overdue (a week to a
 month late) or an emergency (an unplanned call at any time in the interval before it, which replaces that
-planned visit), in the config's shares; a device's
-emergency chance grows as its health score falls, scaled so that the overall share stays the configured one.
-Visits that would be performed after the end date have not happened yet and are left out.
+planned visit), in the config's shares; a device's emergency chance grows as its health score falls, scaled
+so that the overall share stays the configured one. Visits that would be performed after the end date (late
+ones due in the last month) have not happened yet and are left out.
 """
 
 from __future__ import annotations
