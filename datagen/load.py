@@ -102,20 +102,27 @@ def load(
     *,
     schema: str,
     on_progress: Callable[[str, int], None] | None = None,
+    before_commit: Callable[[psycopg.Cursor[tuple[object, ...]]], None] | None = None,
 ) -> LoadResult:
-    """Replace the given tables with the frames in one transaction; returns per-table timings."""
+    """Replace the given tables with the frames in one transaction; returns per-table timings.
+
+    before_commit: more work for the same transaction, after the new keys exist and before the event tables'
+    foreign keys into the replaced tables are added back (generate --only swaps event partitions in there).
+    Its caller holds the schema's advisory lock (generate-events takes it for the whole run), and the staging
+    tables it prepared are kept."""
     tables = [TABLES[k] for k in frames]
     t0 = time.perf_counter()
     rows: dict[str, int] = {}
     copy_s: dict[str, float] = {}
     try:
         with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
+            if before_commit is None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             _create_missing(cur, schema, tables)
             for t in tables:
                 check_columns(cur, schema, t)
-            dependents = _detach_dependents(cur, schema, tables)
+            dependents = _detach_dependents(cur, schema, tables, keep_staging=before_commit is not None)
             replaced = _drop_keys_and_truncate(cur, schema, tables)
             for t in tables:
                 ts = time.perf_counter()
@@ -124,6 +131,8 @@ def load(
                 rows[t.key] = frames[t.key].height
             tc = time.perf_counter()
             _add_keys(cur, schema, tables)
+            if before_commit is not None:
+                before_commit(cur)
             _add_foreign_keys(cur, schema, dependents, {t.key for t in tables})
             constraint_s = time.perf_counter() - tc
     except psycopg.errors.ForeignKeyViolation as exc:
@@ -239,7 +248,8 @@ def fault_pause(table: str) -> float:
     return float(seconds or 0) if name == table else 0.0
 
 
-def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table]) -> list[Table]:
+def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table], *,
+                       keep_staging: bool = False) -> list[Table]:
     """Empty the event tables that reference the tables being replaced: their rows belong to the old data.
 
     Their foreign keys into those tables are dropped here and added back (on empty tables: instant) after
@@ -249,7 +259,8 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
     deps = [t for t in dependents({t.key for t in tables}) if t.name in present]
     if any(not t.partitioned for t in deps):  # callers replace every core table that references these
         raise AssertionError(f"core tables {[t.key for t in deps if not t.partitioned]} reference replaced tables")
-    drop_staging(cur, schema)  # a dead generate-events run's staging tables hold keys into the core tables
+    if not keep_staging:
+        drop_staging(cur, schema)  # a dead generate-events run's staging tables hold keys into the core tables
     s = sql.Identifier(schema)
     loaded = {t.key for t in tables}
     for t in reversed(deps):

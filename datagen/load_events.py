@@ -101,12 +101,13 @@ DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were ma
 
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
-            yes: bool, confirm: Callable[[str], None], gen_digest: str) -> int:
+            yes: bool, confirm: Callable[[str], None], gen_digest: str, parents: bool = True) -> int:
     """Checks before any data is built: parents present and equal to this config's, the tables ours, the
     existing partitions consistent with this plan. Returns how many partitions the run will replace."""
     try:
         with connect(target) as conn, conn.cursor() as cur:
-            _check_parents(cur, schema, gen)
+            if parents:
+                _check_parents(cur, schema, gen)
             present = _relkinds(cur, schema, [TABLES[t] for t in plan.parts])
             replaced = 0
             for key in plan.parts:
@@ -216,10 +217,15 @@ class _Unit:
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
                 workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None,
-                source: Iterator[Encoded] | None = None) -> EventLoad:
+                source: Iterator[Encoded] | None = None,
+                replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
     source: already encoded partitions in plan order instead of building them (the benchmark's ceiling).
+    replacing_core: `generate --only`: a function that replaces core tables in one transaction and runs the
+    swap it is given inside it (load.load with before_commit). The staging tables then get no foreign keys
+    into the core tables (they would point at the rows being replaced); the keys on the partitioned tables
+    check the attached days against the new rows in that transaction.
     """
     t0 = time.perf_counter()
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, 0, 0.0)
@@ -233,18 +239,26 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 cur.execute(ddl("event_tables.sql", schema))
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
-                _check_parents(cur, schema, streams.gen)
+                if replacing_core is None:
+                    _check_parents(cur, schema, streams.gen)
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
             try:
                 tc = time.perf_counter()
                 encoded = source if source is not None else _produce(streams, plan, workers, batch_rows)
-                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress, streams.digest)
+                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress, streams.digest,
+                                   core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
-                with conn.transaction(), conn.cursor() as cur:
+
+                def swap(cur: Cursor) -> None:
                     result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range,
                                                        digest=streams.digest)
+                if replacing_core is None:
+                    with conn.transaction(), conn.cursor() as cur:
+                        swap(cur)
+                else:
+                    replacing_core(swap)
                 result.swap_seconds = time.perf_counter() - ts
             finally:
                 with conn.cursor() as cur:
@@ -269,13 +283,14 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
 
 
 def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: events.Plan, result: EventLoad,
-               connections: int, on_progress: Callable[[str, int], None] | None, digest: str) -> list[_Unit]:
+               connections: int, on_progress: Callable[[str, int], None] | None, digest: str, *,
+               core_keys: bool = True) -> list[_Unit]:
     """Stream every day of every table into a committed staging table, on `connections` loader threads that
     each keep one connection (and one malloc arena) for the whole run."""
     units: list[_Unit] = []
     work: queue.Queue[_Unit | None] = queue.Queue()
-    loaders = [threading.Thread(target=_loader, args=(target, schema, work), name=f"datagen-copy-{i}", daemon=True)
-               for i in range(connections)]
+    loaders = [threading.Thread(target=_loader, args=(target, schema, work, core_keys), name=f"datagen-copy-{i}",
+                                daemon=True) for i in range(connections)]
     for th in loaders:
         th.start()
     current: _Unit | None = None
@@ -333,7 +348,7 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
     return units
 
 
-def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None]) -> None:
+def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None], core_keys: bool = True) -> None:
     """Load days from the work queue on one connection until told to stop; after a failure, only drain."""
     conn: psycopg.Connection[tuple[object, ...]] | None = None
     broken = False
@@ -346,7 +361,7 @@ def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None]) -> Non
             try:
                 if conn is None:
                     conn = connect(target)
-                _load_unit(conn, schema, unit)
+                _load_unit(conn, schema, unit, core_keys=core_keys)
             except BaseException as exc:  # handed to the dispatcher, which raises it in the main thread
                 unit.error = exc
                 broken = True
@@ -362,9 +377,11 @@ def _drain(unit: _Unit) -> None:
         unit.next_part()
 
 
-def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit) -> None:
+def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit, *,
+               core_keys: bool = True) -> None:
     """COPY one day into its staging table, then add its primary key and foreign keys into the core tables
-    (so ATTACH later only links them: no scan, no second validation), and commit."""
+    (so ATTACH later only links them: no scan, no second validation), and commit. Without core_keys the
+    foreign keys are left to the attach (the core tables are being replaced in the same transaction)."""
     s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
     final = t.partition_name(unit.day)
     with conn.transaction(), conn.cursor() as cur:
@@ -404,8 +421,8 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
         for fk in t.foreign_keys:
             parent = TABLES[fk.parent]
-            if parent.partitioned:
-                continue  # its rows are in a staging table too: checked when attached
+            if parent.partitioned or not core_keys:
+                continue  # its rows are in a staging table too (or about to be replaced): checked when attached
             cur.execute(add_fk.format(s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column),
                                       s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
 

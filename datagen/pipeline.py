@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datagen import checks, db, embedded, events, load_events, regenerate, report, validate
 from datagen.config import Config
@@ -216,26 +218,45 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
             f"replacing {replaced:,} rows?", yes=opts.yes)
     frames = {k: gen.frames[k] for k in r.core}
     rows: dict[str, int] = {}
+    core: list[LoadResult] = []
+    ev: load_events.EventLoad | None = None
+    total = sum(f.height for f in frames.values()) + sum(s.rows_after for s in r.steps if TABLES[s.key].partitioned)
+    with report.progress(total, "regenerate", enabled=opts.progress, speed=True) as advance:
+        def replace_core(before_commit: Callable[[Any], None] | None = None) -> None:
+            core.append(load(frames, target, schema=opts.schema, on_progress=advance, before_commit=before_commit))
+
+        if r.events and r.window:
+            # the event days are staged first, then swapped in inside the core tables' transaction
+            streams = events.Streams(cfg, gen)
+            plan = streams.plan(tuple(r.events), *r.window)
+            full_range = plan.window == (cfg.events.start_date, cfg.events.end_date)
+            load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=True,
+                                confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames)
+            ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
+                                         on_progress=advance, replacing_core=replace_core if frames else None)
+        elif frames:
+            replace_core()
+    manifest = read_manifest(manifest_path) or {}
     if frames:
-        with report.progress(sum(f.height for f in frames.values()), "COPY", enabled=opts.progress) as advance:
-            result = load(frames, target, schema=opts.schema, on_progress=advance)
-        manifest = read_manifest(manifest_path) or {}
         fresh = build_manifest(frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
                                target=target.display)
         manifest = {**manifest, **{k: v for k, v in fresh.items() if k != "tables"},
                     "tables": {**(manifest.get("tables") or {}), **fresh["tables"]}}
         emptied = {t.key for t in dependents(set(r.core)) if t.partitioned}
         manifest["events"] = {k: v for k, v in (manifest.get("events") or {}).items() if k not in emptied}
-        write_manifest(manifest, manifest_path)
-        report.out.print(report.load_table(result.rows, result.copy_seconds,
+        report.out.print(report.load_table(core[0].rows, core[0].copy_seconds,
                                            {k: fingerprint(f, k) for k, f in frames.items()}))
-        rows.update(result.rows)
-    if r.events and r.window:
-        report.out.print(f"Regenerating {', '.join(r.events)} for {r.window[0]} to {r.window[1]}, the days they held:")
-        rows.update(run_generate_events(cfg, EventOptions(
-            config_path=opts.config_path, schema=opts.schema, database_url=opts.database_url, yes=True,
-            dry_run=False, manifest=opts.manifest, progress=opts.progress, start=r.window[0], end=r.window[1],
-            workers=1, connections=load_events.DEFAULT_CONNECTIONS, batch_rows=65_536, tables=tuple(r.events))))
+        rows.update(core[0].rows)
+    if ev is not None and r.window:
+        names = {k: {d: TABLES[k].partition_name(d) for d in days} for k, days in ev.partitions.items()}
+        base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path,
+                "schema": opts.schema, "target": target.display,
+                "event_tables": {t.key: t.name for t in EVENT_TABLES}}
+        manifest = with_events(manifest, ev.partitions, names, full_range=False,
+                               window=(str(r.window[0]), str(r.window[1])), range_rows=plan.range_rows, base=base)
+        report.out.print(report.event_load_table(ev))
+        rows.update(ev.rows)
+    write_manifest(manifest, manifest_path)
     report.out.print(f"Regenerated {', '.join(s.key for s in r.steps)} in schema {opts.schema} in "
                      f"{time.perf_counter() - t0:.1f} s; untouched: {', '.join(r.untouched) or 'nothing else'}. "
                      f"Manifest: {manifest_path}")

@@ -16,7 +16,7 @@ from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.regenerate import closure
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-from tests.fix_db import read_table, table_exists
+from tests.fix_db import kill_during_copy, read_table, table_exists
 from tests.test_events import small_config
 
 
@@ -157,3 +157,21 @@ def test_the_closure_comes_from_the_declarations() -> None:
     assert list(closure(("users",))) == ["users", "user_sessions", "page_views", "feature_usage"]
     assert list(closure(("accounts",))) == [t.key for t in CORE_TABLES + EVENT_TABLES]
 
+
+
+def test_a_kill_inside_the_one_transaction_leaves_every_table_as_it_was(
+        db_env: str, schema: str, loaded: list[str], config_dict: dict[str, Any], tmp_path: Path) -> None:
+    """--only devices stages the event days, then replaces the core tables and swaps the days in, in one
+    transaction: killed in the middle of it (during the devices COPY), nothing has changed."""
+    before = fingerprints(db_env, schema)
+    config_dict["devices"]["types"]["tap_controller"]["share"] = 0.30
+    config_dict["devices"]["types"]["sensor"]["share"] = 0.60
+    changed = small_config(config_dict, tmp_path / "changed.yaml")
+    kill_during_copy(db_env, ["generate", "--config", str(changed), "--schema", schema, "--only", "devices", "--yes"],
+                     pause="devices:60", copying=f'COPY "{schema}"."app_database_devices"')
+    assert fingerprints(db_env, schema) == before
+    # the next run cleans up the staged days and completes
+    assert run("generate", "--config", str(changed), "--schema", schema, "--only", "devices", "--yes") == 0
+    after = fingerprints(db_env, schema)
+    assert after["devices"] == fingerprint(generate(load_config(changed)).frames["devices"], "devices")
+    assert after["locations"] == before["locations"] and after["tap_events"] != before["tap_events"]
