@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--dry-run", action="store_true", help=dry_run)
         sp.add_argument("--manifest", type=Path, metavar="PATH", help=manifest)
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        sp.add_argument("--adopt", action="store_true",
+                        help="take over tables with datagen's names that datagen did not create (their rows are "
+                             "replaced); without it such a table is refused and nothing changes")
 
     g = sub.add_parser("generate", help="generate the core entities and load them with COPY",
                        description="Generate accounts, locations, devices, users and subscriptions from the "
@@ -165,11 +168,12 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
             dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, start=args.start,
             end=args.end, workers=args.workers, connections=args.connections, batch_rows=args.batch_rows,
-            tables=args.tables))
+            tables=args.tables, adopt=args.adopt))
         return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
-        dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only))
+        dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only,
+        adopt=args.adopt))
     return EXIT_OK
 
 

@@ -24,11 +24,16 @@ from psycopg import sql
 
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError
-from datagen.tables import TABLES, Table, dependents
+from datagen.tables import CORE_TABLES, TABLES, Table, dependents
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call overhead, small enough for memory
-OWNER_COMMENT = "managed by datagen: replaced by `just generate`"
+# Ownership: datagen comments every table it creates and only ever replaces tables that carry such a comment
+# (or day partitions named like its own and commented "datagen events ..."); --adopt takes a table over.
+OWNER_PREFIX = "managed by datagen"
+OWNER_COMMENT = f"{OWNER_PREFIX}: replaced by `just generate`"
+EVENT_OWNER_COMMENT = f"{OWNER_PREFIX}: day partitions replaced by `just generate-events`"
+PARTITION_PREFIX = "datagen events "  # the digest comment on every day partition (load_events.DIGEST_COMMENT)
 # Tests set this to "<table>:<seconds>" to pause inside that table's COPY, so that a kill lands mid-load.
 FAULT_ENV = "DATAGEN_TEST_PAUSE_IN_COPY"
 # a range partition's bound, as pg_get_expr prints it
@@ -103,6 +108,7 @@ def load(
     schema: str,
     on_progress: Callable[[str, int], None] | None = None,
     before_commit: Callable[[psycopg.Cursor[tuple[object, ...]]], None] | None = None,
+    adopt: bool = False,
 ) -> LoadResult:
     """Replace the given tables with the frames in one transaction; returns per-table timings.
 
@@ -119,10 +125,12 @@ def load(
             if before_commit is None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            claim(cur, schema, tables + [t for t in dependents({t.key for t in tables}) if t.partitioned],
+                  adopt=adopt)
             _create_missing(cur, schema, tables)
             for t in tables:
                 check_columns(cur, schema, t)
-            dependents = _detach_dependents(cur, schema, tables, keep_staging=before_commit is not None)
+            emptied = _detach_dependents(cur, schema, tables, keep_staging=before_commit is not None)
             replaced = _drop_keys_and_truncate(cur, schema, tables)
             for t in tables:
                 ts = time.perf_counter()
@@ -133,7 +141,7 @@ def load(
             _add_keys(cur, schema, tables)
             if before_commit is not None:
                 before_commit(cur)
-            _add_foreign_keys(cur, schema, dependents, {t.key for t in tables})
+            _add_foreign_keys(cur, schema, emptied, {t.key for t in tables})
             constraint_s = time.perf_counter() - tc
     except psycopg.errors.ForeignKeyViolation as exc:
         raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
@@ -174,11 +182,34 @@ def _create_missing(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables
     present = {r[0] for r in cur.fetchall()}
     if len(present) == len(tables):
         return
-    cur.execute(ddl("core_tables.sql", schema))
-    for t in tables:
-        if t.name not in present:
+    cur.execute(sql.SQL("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = %s AND c.relname = ANY(%s)"), (schema, [t.name for t in CORE_TABLES]))
+    before = {r[0] for r in cur.fetchall()}
+    cur.execute(ddl("core_tables.sql", schema))  # creates every missing core table: each gets our comment
+    for t in CORE_TABLES:
+        if t.name not in before:
             cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
                 sql.Identifier(schema), sql.Identifier(t.name), sql.Literal(OWNER_COMMENT)))
+
+
+def claim(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence[Table], *, adopt: bool) -> None:
+    """Refuse to replace a table of one of our names that datagen did not create; with adopt, take it over."""
+    cur.execute("SELECT c.relname, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s) "
+                "AND c.relkind IN ('r', 'p')", (schema, [t.name for t in tables]))
+    for name, comment in cur.fetchall():
+        if str(comment).startswith(OWNER_PREFIX):
+            continue
+        if not adopt:
+            raise RefusedError(
+                f"table {schema}.{name} was not created by datagen (it has no datagen comment), so datagen will not "
+                "replace its rows; nothing was changed",
+                hint=f"pass --adopt to let datagen take {schema}.{name} over (its rows will be replaced), or load "
+                     "into another --schema")
+        t = next(t for t in tables if t.name == name)
+        cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
+            sql.Identifier(schema), sql.Identifier(t.name),
+            sql.Literal(EVENT_OWNER_COMMENT if t.partitioned else OWNER_COMMENT)))
 
 
 def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table) -> None:
@@ -269,7 +300,7 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
                 continue
             cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT IF EXISTS {}").format(
                 s, sql.Identifier(t.name), sql.Identifier(t.fk_constraint(fk))))
-        for part in sorted(existing_partitions(cur, schema, t)):
+        for part in sorted(our_partitions(cur, schema, t)):
             remove_partition(cur, schema, t, part)
     return deps
 
@@ -288,6 +319,20 @@ def existing_partitions(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
         lo, hi = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
         out[str(name)] = (lo, hi, str(comment))
     return out
+
+
+def our_partitions(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
+                   table: Table) -> dict[str, tuple[int, int, str]]:
+    """existing_partitions, refusing when one of them is not a day partition datagen made (never dropped)."""
+    parts = existing_partitions(cur, schema, table)
+    for name, (_, _, comment) in sorted(parts.items()):
+        if not (re.fullmatch(re.escape(table.name) + r"_p\d{8}", name) and comment.startswith(PARTITION_PREFIX)):
+            raise RefusedError(
+                f"partition {schema}.{name} of {table.name} was not made by datagen, so datagen will not drop it; "
+                "nothing was changed",
+                hint=f"detach it first (ALTER TABLE {schema}.{table.name} DETACH PARTITION {schema}.{name}), or "
+                     "use another --schema")
+    return parts
 
 
 def remove_partition(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, name: str) -> None:

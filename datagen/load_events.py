@@ -31,9 +31,19 @@ from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
 from datagen.generate import Generated
-from datagen.load import check_columns, ddl, drop_staging, existing_partitions, fault_pause, lock_key, remove_partition
+from datagen.load import (
+    EVENT_OWNER_COMMENT,
+    check_columns,
+    claim,
+    ddl,
+    drop_staging,
+    fault_pause,
+    lock_key,
+    our_partitions,
+    remove_partition,
+)
 from datagen.manifest import combine
-from datagen.tables import CORE_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 
 PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
 PGCOPY_TRAILER = b"\xff\xff"
@@ -101,7 +111,8 @@ DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were ma
 
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
-            yes: bool, confirm: Callable[[str], None], gen_digest: str, parents: bool = True) -> int:
+            yes: bool, confirm: Callable[[str], None], gen_digest: str, parents: bool = True,
+            adopt: bool = False) -> int:
     """Checks before any data is built: parents present and equal to this config's, the tables ours, the
     existing partitions consistent with this plan. Returns how many partitions the run will replace."""
     try:
@@ -119,6 +130,8 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
                                         "datagen creates; nothing was changed",
                                         hint=f"drop or rename {schema}.{t.name}, or use another --schema")
                 check_columns(cur, schema, t)
+                if not adopt:
+                    claim(cur, schema, [t], adopt=False)  # read-only here: refuses a table datagen did not make
                 replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range, digest=gen_digest))
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
@@ -162,7 +175,7 @@ def _check_parents(cur: Cursor, schema: str, gen: Generated) -> None:
 def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool,
                 digest: str) -> list[str]:
     """Existing partitions this run removes; refuses when the others do not fit this plan."""
-    existing = existing_partitions(cur, schema, table)
+    existing = our_partitions(cur, schema, table)
     if full_range:
         return sorted(existing)
     window = {table.partition_name(d) for d in plan.days}
@@ -218,7 +231,8 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None,
                 source: Iterator[Encoded] | None = None,
-                replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None) -> EventLoad:
+                replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
+                adopt: bool = False) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
     source: already encoded partitions in plan order instead of building them (the benchmark's ceiling).
@@ -236,7 +250,14 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
             with conn.cursor() as cur:
                 # one run per schema at a time: a second waits here (session lock, held until we disconnect)
                 cur.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))
+                ours = [TABLES[k] for k in plan.parts]
+                claim(cur, schema, ours, adopt=adopt)
+                before = set(_relkinds(cur, schema, list(EVENT_TABLES)))
                 cur.execute(ddl("event_tables.sql", schema))
+                for t in EVENT_TABLES:  # the ones just created are ours
+                    if t.name not in before:
+                        cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
+                            sql.Identifier(schema), sql.Identifier(t.name), sql.Literal(EVENT_OWNER_COMMENT)))
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:

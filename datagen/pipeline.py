@@ -38,6 +38,7 @@ class Options:
     manifest: Path | None  # None: <DATAGEN_HOME>/manifests/<schema>.json
     progress: bool
     only: tuple[str, ...] | None = None  # regenerate these tables and their dependents (regenerate.py)
+    adopt: bool = False  # take over same-named tables datagen did not create
 
 
 def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
@@ -70,7 +71,7 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     confirm_replace(existing_rows(target, opts.schema, CORE_TABLES + EVENT_TABLES), opts.schema, yes=opts.yes)
     total = sum(counts.values())
     with report.progress(total, "COPY", enabled=opts.progress) as advance:
-        result: LoadResult = load(gen.frames, target, schema=opts.schema, on_progress=advance)
+        result: LoadResult = load(gen.frames, target, schema=opts.schema, on_progress=advance, adopt=opts.adopt)
 
     fps = {k: fingerprint(f, k) for k, f in gen.frames.items()}
     manifest = build_manifest(gen.frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
@@ -105,6 +106,7 @@ class EventOptions:
     connections: int
     batch_rows: int
     tables: tuple[str, ...] | None
+    adopt: bool = False
 
 
 def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
@@ -127,12 +129,12 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
     load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=opts.yes,
-                        confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest)
+                        confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest, adopt=opts.adopt)
     total = sum(plan.window_rows.values())
     with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          workers=opts.workers, connections=opts.connections,
-                                         batch_rows=opts.batch_rows, on_progress=advance)
+                                         batch_rows=opts.batch_rows, on_progress=advance, adopt=opts.adopt)
 
     names = {k: {d: TABLES[k].partition_name(d) for d in days} for k, days in result.partitions.items()}
     base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path, "schema": opts.schema,
@@ -223,7 +225,8 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
     total = sum(f.height for f in frames.values()) + sum(s.rows_after for s in r.steps if TABLES[s.key].partitioned)
     with report.progress(total, "regenerate", enabled=opts.progress, speed=True) as advance:
         def replace_core(before_commit: Callable[[Any], None] | None = None) -> None:
-            core.append(load(frames, target, schema=opts.schema, on_progress=advance, before_commit=before_commit))
+            core.append(load(frames, target, schema=opts.schema, on_progress=advance, before_commit=before_commit,
+                             adopt=opts.adopt))
 
         if r.events and r.window:
             # the event days are staged first, then swapped in inside the core tables' transaction
@@ -231,9 +234,11 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
             plan = streams.plan(tuple(r.events), *r.window)
             full_range = plan.window == (cfg.events.start_date, cfg.events.end_date)
             load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=True,
-                                confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames)
+                                confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames,
+                                adopt=opts.adopt)
             ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
-                                         on_progress=advance, replacing_core=replace_core if frames else None)
+                                         on_progress=advance, replacing_core=replace_core if frames else None,
+                                         adopt=opts.adopt)
         elif frames:
             replace_core()
     manifest = read_manifest(manifest_path) or {}
