@@ -87,6 +87,9 @@ def test_foreign_table_in_the_way_is_refused(db_env: str, schema: str, capsys: p
         conn.execute(sql.SQL("CREATE TABLE {}.app_database_accounts (id varchar(50), name text)").format(s))
         conn.execute(sql.SQL("INSERT INTO {}.app_database_accounts VALUES ('a', 'keep me')").format(s))
     assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 2
+    assert f"{schema}.app_database_accounts was not created by datagen" in capsys.readouterr().err
+    # even taken over, its columns are not ours: refused before anything changes
+    assert main(["generate", "--schema", schema, "--yes", "--adopt", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"{schema}.app_database_accounts is in the way" in err
     with psycopg.connect(db_env) as conn:
