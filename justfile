@@ -39,6 +39,8 @@ db-url:
 db-stop:
     {{python}} -m datagen db-stop
 
-# Benchmark the default `just generate` end to end (embedded server already running)
+# The benchmark suite: tap events (and all four event tables) end to end against COPY ceilings, validate,
+# generation alone, legacy and ADBC baselines, peak memory; records RESULTS.md, benchmarks/bench.png and a JSON.
+# `just bench --rows 100M` for the large run, `just bench --quick` (about a minute) before and after a change.
 bench *args:
-    {{python}} benchmarks/bench_generate.py "$@"
+    {{python}} benchmarks/bench.py "$@"

@@ -1,0 +1,370 @@
+"""`just bench`: the benchmark suite for event volumes, every figure beside ceilings and baselines from the same run.
+
+For each volume N (default 1M and 10M; `--rows 100M` or `--rows 1M,10M,100M` for more; `--quick` for a
+one-minute check) it loads the first days of 2024 onward holding N tap events, on the same PostgreSQL and table
+layout, and measures:
+
+- ceiling (COPY): one binary COPY FROM STDIN of the same rows encoded beforehand, into a bare table, no keys;
+- ceiling (server file): the server reading the same binary file itself (COPY FROM 'file'; needs a superuser
+  on this machine, else skipped);
+- datagen end to end: `generate-events --tables tap_events`, and `generate-events` for all four event tables;
+- generation alone, no database: building every partition in memory, and writing them to Parquet;
+- post-load validation: `validate --tables tap_events` (read back, every check, the manifest);
+- baseline (legacy style): per-row Python generation with batched INSERTs of 1,000, on a small N;
+- baseline (off the shelf): Polars write_database through ADBC, on up to 1M of the same rows;
+- peak memory (RSS) of every stage, each run in its own process, and time per stage.
+
+Results: a JSON file per run (benchmarks/runs/), a Markdown table in benchmarks/RESULTS.md and a chart,
+benchmarks/bench.png. Ratios are to the ceilings measured in the same run; absolute times on these shared
+machines drift. The quick mode reports and records nothing by default: it is for before/after a change.
+Usage: python benchmarks/bench.py [--rows 1M,10M,100M | --quick] [--database-url URL] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from bench_events import _config, _rows, _windows
+from psycopg import sql
+
+from datagen import events, load_events
+from datagen.config import DEFAULT_CONFIG, parse_config
+from datagen.db import resolve
+from datagen.generate import generate
+from datagen.tables import EVENT_TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+RUNS = ROOT / "benchmarks" / "runs"
+CHART = ROOT / "benchmarks" / "bench.png"
+SCHEMA = "bench_suite"
+LEGACY_ROWS, ADBC_ROWS = 50_000, 1_000_000
+
+
+# -- stages that run in a child process (their own peak RSS) ---------------------------------------------
+def _stage_gen(cfg_path: Path, parquet: Path) -> dict[str, float]:
+    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
+    streams = events.Streams(cfg, generate(cfg))
+    plan = streams.plan(("tap_events",))
+    t0 = time.perf_counter()
+    for part in events.iter_parts(plan):
+        streams.build(part)
+    build_s = time.perf_counter() - t0
+    parquet.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for part in events.iter_parts(plan):
+        streams.build_conformed(part).write_parquet(parquet / f"{part.day}_{part.block}.parquet")
+    return {"build_s": build_s, "parquet_s": time.perf_counter() - t0}
+
+
+def _stage_encode(cfg_path: Path, out: Path) -> dict[str, float]:
+    """Every partition built, checked and encoded into one binary COPY file (header, rows, trailer)."""
+    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
+    streams = events.Streams(cfg, generate(cfg))
+    plan = streams.plan(("tap_events",))
+    t0 = time.perf_counter()
+    with out.open("wb") as fh:
+        fh.write(load_events.PGCOPY_HEADER)
+        for part in events.iter_parts(plan):
+            fh.write(load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS).body)
+        fh.write(load_events.PGCOPY_TRAILER)
+    out.chmod(0o644)  # the server reads it for the file ceiling
+    return {"encode_s": time.perf_counter() - t0}
+
+
+def _stage_adbc(cfg_path: Path, url: str, limit: int) -> dict[str, float]:
+    import polars as pl
+    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
+    streams = events.Streams(cfg, generate(cfg))
+    frames, rows = [], 0
+    for part in events.iter_parts(streams.plan(("tap_events",))):
+        if rows >= limit:
+            break
+        frames.append(streams.build_conformed(part))
+        rows += frames[-1].height
+    frame = pl.concat(frames).head(limit)
+    t0 = time.perf_counter()
+    frame.write_database(f"{SCHEMA}.adbc_baseline", url, engine="adbc", if_table_exists="replace")
+    return {"rows": float(frame.height), "write_s": time.perf_counter() - t0}
+
+
+def _stage_legacy(url: str, n: int) -> dict[str, float]:
+    """The legacy scripts' way: a Python dict per row from `random`, INSERTs in batches of 1,000."""
+    rng = random.Random(42)
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE TABLE {}.legacy (LIKE {}.app_database_tap_events)").format(
+            sql.Identifier(SCHEMA), sql.Identifier(SCHEMA)))
+        batch: list[tuple[Any, ...]] = []
+        start = dt.datetime(2024, 1, 1)
+        for i in range(1, n + 1):
+            row = {"id": i, "device_id": rng.randint(1, 25_000), "location_id": rng.randint(1, 800),
+                   "timestamp": start + dt.timedelta(seconds=rng.randint(0, 86_399)),
+                   "event_type": rng.choice(["pour", "temperature", "pressure", "cleaning"]),
+                   "status": rng.choice(["success", "warning", "error"]), "device_category": "dispensing",
+                   "volume_ml": rng.randint(20, 500), "temperature_c": round(rng.uniform(2, 6), 2),
+                   "pressure_psi": round(rng.uniform(10, 15), 2), "flow_rate_ml_per_sec": round(rng.uniform(10, 50), 2),
+                   "duration_seconds": round(rng.uniform(1, 30), 2), "created_at": start}
+            batch.append(tuple(row.values()))
+            if len(batch) == 1000 or i == n:
+                cur.executemany(sql.SQL("INSERT INTO {}.legacy VALUES ({})").format(
+                    sql.Identifier(SCHEMA), sql.SQL(", ").join([sql.Placeholder()] * 13)), batch)
+                conn.commit()
+                batch = []
+        cur.execute(sql.SQL("DROP TABLE {}.legacy").format(sql.Identifier(SCHEMA)))
+    return {"write_s": time.perf_counter() - t0}
+
+
+# -- the parent ------------------------------------------------------------------------------------------
+def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; wall seconds, the peak RSS it reported (RSS_MB line; NaN if none), stdout."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:4])} failed ({proc.returncode}): {err[-2000:]}")
+    rss = _last_rss_mb(out)
+    return seconds, rss, out
+
+
+def _last_rss_mb(out: str) -> float:
+    for line in reversed(out.splitlines()):
+        if line.startswith("RSS_MB "):
+            return float(line.split()[1])
+    return float("nan")
+
+
+def _measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """A command wrapped so that it reports its own peak RSS (ru_maxrss of the process tree it waits for)."""
+    wrapper = ("import os, subprocess, sys, resource\n"
+               "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
+               "sys.stdout.write(p.stdout)\n"
+               "print('RSS_MB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+               "sys.exit(p.returncode)\n")
+    return _child([sys.executable, "-c", wrapper, *cmd], env)
+
+
+def _stage(name: str, env: dict[str, str], *extra: str) -> tuple[float, float, dict[str, float]]:
+    wall, rss, out = _measured([sys.executable, str(Path(__file__)), "--stage", name, *extra], env)
+    return wall, rss, json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+
+
+def _sql(url: str, statement: sql.Composable) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        t0 = time.perf_counter()
+        conn.execute(statement)
+        return time.perf_counter() - t0
+
+
+def _ceilings(url: str, data: Path) -> tuple[float, float | None]:
+    s = sql.Identifier(SCHEMA)
+    _sql(url, sql.SQL("DROP TABLE IF EXISTS {}.ceiling").format(s))
+    _sql(url, sql.SQL("CREATE TABLE {}.ceiling (LIKE {}.app_database_tap_events)").format(s, s))
+    with psycopg.connect(url) as conn, conn.cursor() as cur, data.open("rb") as fh:
+        t0 = time.perf_counter()
+        with cur.copy(sql.SQL("COPY {}.ceiling FROM STDIN (FORMAT BINARY)").format(s)) as copy:
+            while chunk := fh.read(1 << 24):
+                copy.write(chunk)
+        conn.commit()
+        copy_s = time.perf_counter() - t0
+    _sql(url, sql.SQL("TRUNCATE {}.ceiling").format(s))
+    try:
+        file_s: float | None = _sql(url, sql.SQL("COPY {}.ceiling FROM {} (FORMAT BINARY)").format(
+            s, sql.Literal(str(data))))
+    except psycopg.Error as exc:
+        print(f"server file ceiling skipped: {str(exc).splitlines()[0]}", file=sys.stderr)
+        file_s = None
+    _sql(url, sql.SQL("DROP TABLE {}.ceiling").format(s))
+    return copy_s, file_s
+
+
+def _drop_all(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+
+
+def measure(target_rows: int, start: str, end: str, rows: int, raw: dict[str, Any], url: str, tmp: Path,
+            env: dict[str, str], legacy_rows: int, adbc_rows: int) -> dict[str, Any]:
+    cfg_path = tmp / f"bench_{target_rows}.yaml"
+    cfg_path.write_text(yaml.safe_dump(_config(raw, start, end), sort_keys=False), encoding="utf-8")
+    common = ["--config", str(cfg_path), "--schema", SCHEMA]
+    dg = [sys.executable, "-m", "datagen"]
+    _drop_all(url)
+    _child([*dg, "generate", *common, "--yes", "--no-progress"], env)
+    r: dict[str, Any] = {"rows": rows, "days": f"{start}..{end}"}
+
+    _, r["gen_rss_mb"], g = _stage("gen", env, "--config", str(cfg_path), "--parquet", str(tmp / "parquet"))
+    r["gen_rows_s"], r["parquet_rows_s"] = rows / g["build_s"], rows / g["parquet_s"]
+    subprocess.run(["rm", "-rf", str(tmp / "parquet")], check=True)
+
+    _sql(url, sql.SQL("CHECKPOINT"))  # every load starts from the same WAL state
+    wall, r["e2e_rss_mb"], _ = _measured([*dg, "generate-events", *common, "--tables", "tap_events", "--yes",
+                                          "--no-progress"], env)
+    r["e2e_rows_s"] = rows / wall
+    wall, r["validate_rss_mb"], out = _measured([*dg, "validate", *common, "--tables", "tap_events", "--json",
+                                                 "--no-progress"], env)
+    rep = json.loads(out[:out.rindex("}") + 1])
+    r["validate_rows_s"], r["validate_phase_rows_s"] = rows / wall, rep["event_rows_read"] / rep["event_seconds"]
+    # the ceilings need the table layout, which the first generate-events created
+    data = Path(tempfile.gettempdir()) / f"bench_suite_{os.getpid()}.bin"  # readable by the server
+    try:
+        _, r["encode_rss_mb"], e = _stage("encode", env, "--config", str(cfg_path), "--out", str(data))
+        r["gen_check_encode_rows_s"] = rows / e["encode_s"]
+        _sql(url, sql.SQL("CHECKPOINT"))
+        copy_s, file_s = _ceilings(url, data)
+    finally:
+        data.unlink(missing_ok=True)
+    r["ceiling_copy_rows_s"] = rows / copy_s
+    r["ceiling_file_rows_s"] = rows / file_s if file_s else None
+
+    cfg = parse_config(_config(raw, start, end))
+    all_rows = sum(events.Streams(cfg, generate(cfg)).plan(tuple(t.key for t in EVENT_TABLES)).window_rows.values())
+    _sql(url, sql.SQL("CHECKPOINT"))
+    wall, r["e2e_all_rss_mb"], _ = _measured([*dg, "generate-events", *common, "--yes", "--no-progress"], env)
+    r["e2e_all_rows"], r["e2e_all_rows_s"] = all_rows, all_rows / wall
+
+    _, r["adbc_rss_mb"], a = _stage("adbc", env, "--config", str(cfg_path), "--url", url, "--limit",
+                                    str(min(rows, adbc_rows)))
+    r["adbc_rows"], r["adbc_rows_s"] = int(a["rows"]), a["rows"] / a["write_s"]
+    n_legacy = min(rows, legacy_rows)
+    _, _, lg = _stage("legacy", env, "--url", url, "--limit", str(n_legacy))
+    r["legacy_rows"], r["legacy_rows_s"] = n_legacy, n_legacy / lg["write_s"]
+
+    r["ratio_copy"] = r["e2e_rows_s"] / r["ceiling_copy_rows_s"]
+    r["ratio_file"] = r["e2e_rows_s"] / r["ceiling_file_rows_s"] if r["ceiling_file_rows_s"] else None
+    r["speedup_legacy"] = r["e2e_rows_s"] / r["legacy_rows_s"]
+    r["speedup_adbc"] = r["e2e_rows_s"] / r["adbc_rows_s"]
+    return r
+
+
+def chart(results: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    xs = [r["rows"] for r in results]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = [("e2e_rows_s", "datagen e2e (tap events)"), ("e2e_all_rows_s", "datagen e2e (4 event tables)"),
+              ("ceiling_copy_rows_s", "ceiling: binary COPY"), ("ceiling_file_rows_s", "ceiling: server file COPY"),
+              ("validate_phase_rows_s", "validate (read + checks)"), ("gen_rows_s", "generation alone"),
+              ("adbc_rows_s", "baseline: Polars + ADBC"), ("legacy_rows_s", "baseline: legacy row-by-row")]
+    for key, label in series:
+        ys = [r.get(key) for r in results]
+        if all(y is not None for y in ys):
+            a.plot(xs, ys, marker="o", label=label)
+    a.set(xscale="log", yscale="log", xlabel="tap-event rows", ylabel="rows/s", title="Throughput")
+    a.legend(fontsize=7)
+    for key, label in (("e2e_rss_mb", "e2e (tap events)"), ("e2e_all_rss_mb", "e2e (4 tables)"),
+                       ("validate_rss_mb", "validate"), ("gen_rss_mb", "generation + Parquet")):
+        b.plot(xs, [r[key] for r in results], marker="o", label=label)
+    b.set(xscale="log", xlabel="tap-event rows", ylabel="peak RSS (MB)", title="Peak memory")
+    b.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def record(results: list[dict[str, Any]], command: str, machine: str, versions: str) -> None:
+    def f(v: float | None, spec: str = ",.0f") -> str:
+        return "n/a" if v is None else format(v, spec)
+    header = "## Benchmark suite (`just bench`)"
+    text = RESULTS.read_text(encoding="utf-8")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    if header not in text:
+        text += (f"\n{header}\n\nEach run: the machine, versions and command; tap-event rows/s for datagen end to end "
+                 "against the two ceilings measured in the same run, the four event tables together, validate, "
+                 "generation alone (memory, Parquet), and the two baselines (legacy row-by-row INSERTs of 1,000 "
+                 "on up to 50k rows; Polars write_database through ADBC on up to 1M rows); peak RSS per stage. "
+                 "Chart: benchmarks/bench.png.\n")
+    lines = [f"| {r['rows']:,} | {f(r['e2e_rows_s'])} | {f(r['ceiling_copy_rows_s'])} | {f(r['ratio_copy'], '.2f')}x "
+             f"| {f(r['ceiling_file_rows_s'])} | {f(r['ratio_file'], '.2f')}x | {f(r['e2e_all_rows_s'])} "
+             f"| {f(r['validate_phase_rows_s'])} | {f(r['gen_rows_s'])} | {f(r['parquet_rows_s'])} "
+             f"| {f(r['adbc_rows_s'])} ({r['adbc_rows']:,}) | {f(r['legacy_rows_s'])} ({r['legacy_rows']:,}) "
+             f"| {f(r['speedup_adbc'], '.1f')}x / {f(r['speedup_legacy'], '.0f')}x "
+             f"| {f(r['e2e_rss_mb'])} / {f(r['e2e_all_rss_mb'])} / {f(r['validate_rss_mb'])} / "
+             f"{f(r['gen_rss_mb'])} MB |"
+             for r in results]
+    block = (f"\nRun {dt.date.today()}, commit {commit}, {machine}, {versions}: {command}\n\n"
+             "| rows | e2e rows/s | COPY ceiling | e2e / COPY | server-file ceiling | e2e / file | 4 tables e2e "
+             "| validate (read + checks) | generation | Parquet | ADBC baseline (rows) | legacy baseline (rows) "
+             "| speedup vs ADBC / legacy | peak RSS e2e / 4 tables / validate / gen |\n"
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+    start = text.index(header)
+    nxt = text.find("\n## ", start + 1)
+    at = nxt if nxt != -1 else len(text)
+    RESULTS.write_text(text[:at].rstrip("\n") + "\n" + block + text[at:], encoding="utf-8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="1M,10M", help="tap-event volumes, e.g. 1M,10M,100M (default 1M,10M)")
+    ap.add_argument("--quick", action="store_true", help="one small volume (about a minute); records nothing")
+    ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"))
+    ap.add_argument("--no-record", action="store_true", help="print only: no RESULTS.md, JSON or chart")
+    ap.add_argument("--stage", help=argparse.SUPPRESS)
+    ap.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--parquet", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.stage:
+        out = {"gen": lambda: _stage_gen(args.config, args.parquet),
+               "encode": lambda: _stage_encode(args.config, args.out),
+               "adbc": lambda: _stage_adbc(args.config, args.url, args.limit),
+               "legacy": lambda: _stage_legacy(args.url, args.limit)}[args.stage]()
+        print(json.dumps(out))
+        return 0
+    target = resolve(args.database_url)
+    url = target.conninfo
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    sizes = [300_000] if args.quick else [_rows(x) for x in args.rows.split(",")]
+    legacy_rows, adbc_rows = (5_000, 100_000) if args.quick else (LEGACY_ROWS, ADBC_ROWS)
+    record_it = not (args.no_record or args.quick)
+    machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()})"
+    with psycopg.connect(url) as conn:
+        server = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    versions = (f"PostgreSQL {server.split()[0]}, polars {version('polars')}, numpy {version('numpy')}, "
+                f"psycopg {version('psycopg')}, adbc {version('adbc-driver-postgresql')}")
+    command = "`just bench" + (" --quick" if args.quick else f" --rows {args.rows}") + "`"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_suite_") as tmp:
+        env = {**os.environ, "DATABASE_URL": url, "DATAGEN_HOME": tmp}
+        for target_rows, start, end, rows in _windows(raw, sizes):
+            print(f"measuring {rows:,} tap events ({start}..{end}) ...", file=sys.stderr, flush=True)
+            results.append(measure(target_rows, start, end, rows, raw, url, Path(tmp), env, legacy_rows, adbc_rows))
+            r = results[-1]
+            print(f"{r['rows']:>12,} rows: e2e {r['e2e_rows_s']:,.0f} rows/s = {r['ratio_copy']:.2f}x the COPY ceiling "
+                  f"({r['ceiling_copy_rows_s']:,.0f}); 4 tables {r['e2e_all_rows_s']:,.0f}; validate "
+                  f"{r['validate_phase_rows_s']:,.0f}; generation {r['gen_rows_s']:,.0f}; "
+                  f"{r['speedup_adbc']:.1f}x ADBC, {r['speedup_legacy']:.0f}x legacy; peak {r['e2e_rss_mb']:,.0f} MB",
+                  flush=True)
+        _drop_all(url)
+    if record_it:
+        RUNS.mkdir(exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        (RUNS / f"{stamp}.json").write_text(json.dumps({"machine": machine, "versions": versions,
+                                                        "command": command, "results": results}, indent=2) + "\n")
+        record(results, command, machine, versions)
+        chart(results, CHART, f"{command.strip('`')} on {machine}, {dt.date.today()}")
+        print(f"recorded: {RUNS / (stamp + '.json')}, {RESULTS}, {CHART}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
