@@ -33,6 +33,7 @@ from tests.fix_db import table_exists
 from tests.test_events import small_config
 
 TRIALS = 10  # kill moments per command
+LOAD_PHASES = ("COPY", "keys and swap", "DDL")  # a statement of the load was running when the kill landed
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -127,7 +128,7 @@ def test_generate_killed_at_seeded_moments_leaves_old_or_new_never_a_mix(
         got = prints(db_env, schema, CORE_TABLES)
         assert got in (want[current], want[target]), (i, phase)  # every table old, or every table new
         current = current if got == want[current] else target
-    assert "COPY" in phases, phases  # the moments cover the load, not just the connection
+    assert sum(p in LOAD_PHASES for p in phases) >= 2, phases  # the moments hit the load itself, not just startup
     assert run("generate", "--config", str(b), "--schema", schema, "--yes") == 0
     assert prints(db_env, schema, CORE_TABLES) == want[b]
 
@@ -152,7 +153,7 @@ def test_generate_events_killed_at_seeded_moments_leaves_old_or_new_never_a_mix(
         got = prints(db_env, schema, EVENT_TABLES)
         assert got in (want[current], want[target]), (i, phase)
         current = current if got == want[current] else target
-    assert "COPY" in phases, phases
+    assert sum(p in LOAD_PHASES for p in phases) >= 2, phases
     assert run(*args[busier]) == 0  # the re-run cleans up what the dead runs staged and completes
     assert prints(db_env, schema, EVENT_TABLES) == want[busier]
     with psycopg.connect(db_env) as conn:
