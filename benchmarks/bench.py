@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 import yaml
+from _results import add_to_section, commit
 from bench_events import _config, _rows, _windows
 from psycopg import sql
 
@@ -281,16 +282,6 @@ def chart(results: list[dict[str, Any]], path: Path, title: str) -> None:
 def record(results: list[dict[str, Any]], command: str, machine: str, versions: str) -> None:
     def f(v: float | None, spec: str = ",.0f") -> str:
         return "n/a" if v is None else format(v, spec)
-    header = "## Benchmark suite (`just bench`)"
-    text = RESULTS.read_text(encoding="utf-8")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip() or "unknown"
-    if header not in text:
-        text += (f"\n{header}\n\nEach run: the machine, versions and command; tap-event rows/s for datagen end to end "
-                 "against the two ceilings measured in the same run, the four event tables together, validate, "
-                 "generation alone (memory, Parquet), and the two baselines (legacy row-by-row INSERTs of 1,000 "
-                 "on up to 50k rows; Polars write_database through ADBC on up to 1M rows); peak RSS per stage. "
-                 "Chart: benchmarks/bench.png.\n")
     lines = [f"| {r['rows']:,} | {f(r['e2e_rows_s'])} | {f(r['ceiling_copy_rows_s'])} | {f(r['ratio_copy'], '.2f')}x "
              f"| {f(r['ceiling_file_rows_s'])} | {f(r['ratio_file'], '.2f')}x | {f(r['e2e_all_rows_s'])} "
              f"| {f(r['validate_phase_rows_s'])} | {f(r['gen_rows_s'])} | {f(r['parquet_rows_s'])} "
@@ -299,15 +290,17 @@ def record(results: list[dict[str, Any]], command: str, machine: str, versions: 
              f"| {f(r['e2e_rss_mb'])} / {f(r['e2e_all_rss_mb'])} / {f(r['validate_rss_mb'])} / "
              f"{f(r['gen_rss_mb'])} MB |"
              for r in results]
-    block = (f"\nRun {dt.date.today()}, commit {commit}, {machine}, {versions}: {command}\n\n"
+    block = (f"\nRun {dt.date.today()}, commit {commit()}, {machine}, {versions}: {command}\n\n"
              "| rows | e2e rows/s | COPY ceiling | e2e / COPY | server-file ceiling | e2e / file | 4 tables e2e "
              "| validate (read + checks) | generation | Parquet | ADBC baseline (rows) | legacy baseline (rows) "
              "| speedup vs ADBC / legacy | peak RSS e2e / 4 tables / validate / gen |\n"
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
-    start = text.index(header)
-    nxt = text.find("\n## ", start + 1)
-    at = nxt if nxt != -1 else len(text)
-    RESULTS.write_text(text[:at].rstrip("\n") + "\n" + block + text[at:], encoding="utf-8")
+    add_to_section("## Benchmark suite (`just bench`)",
+                   "Each run: the machine, versions and command; tap-event rows/s for datagen end to end against the "
+                   "two ceilings measured in the same run, the four event tables together, validate, generation "
+                   "alone (memory, Parquet), and the two baselines (legacy row-by-row INSERTs of 1,000 on up to 50k "
+                   "rows; Polars write_database through ADBC on up to 1M rows); peak RSS per stage. Chart: "
+                   "benchmarks/bench.png.\n", block)
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 import yaml
+from _results import add_to_section, commit
 from psycopg import sql
 
 from datagen import events, load_events
@@ -202,26 +203,17 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "command": command, "results": results}, indent=2))
     if not args.no_record:
-        header = "## Tap events end to end against the load ceilings"
-        text = RESULTS.read_text(encoding="utf-8")
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=False).stdout.strip() or "unknown"
         table = ("| date | machine | command | rows (days) | e2e rows/s | load ceiling rows/s | e2e / load ceiling "
                  "| COPY ceiling rows/s | e2e / COPY ceiling | generation rows/s | gen + check + encode rows/s "
                  "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-        if header not in text:
-            text += (f"\n{header}\n\n"
-                     "e2e: `generate-events --tables tap_events` in a fresh process (plan, build, check, encode, "
-                     "COPY on 2 connections, primary and foreign keys, swap). Load ceiling: the same loader fed "
-                     "pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a bare table, "
-                     "no keys. Generation: build only / build + checks + fingerprint + encode, one thread, "
-                     "no database.\n")
-        block = f"\nRun {dt.date.today()}, commit {commit}:\n\n" + table + "\n".join(lines) + "\n"
-        # keep the section together: before its notes, or before the next section
-        start = text.index(header)
-        ends = [i for i in (text.find("\nNotes on these runs:", start), text.find("\n## ", start + 1)) if i != -1]
-        at = min(ends) if ends else len(text)
-        RESULTS.write_text(text[:at].rstrip("\n") + "\n" + block + text[at:], encoding="utf-8")
+        add_to_section("## Tap events end to end against the load ceilings",
+                       "e2e: `generate-events --tables tap_events` in a fresh process (plan, build, check, encode, "
+                       "COPY on 2 connections, primary and foreign keys, swap). Load ceiling: the same loader fed "
+                       "pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a bare table, "
+                       "no keys. Generation: build only / build + checks + fingerprint + encode, one thread, "
+                       "no database.\n",
+                       f"\nRun {dt.date.today()}, commit {commit()}:\n\n" + table + "\n".join(lines),
+                       before="Notes on these runs:")
     return 0
 
 

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import add_to_section
+
 from datagen import embedded
 from datagen.config import load_config
 from datagen.generate import generate
@@ -57,15 +59,9 @@ def main() -> int:
     print(f"generate end to end ({rows:,} rows): median {med:.3f} s over {args.runs} runs; interpreter+import "
           f"baseline {med_base:.3f} s; {verdict} the {TARGET_S:.0f} s target")
     if not args.no_record:
-        header = "## `just generate` end to end (core entities, embedded server running)"
-        text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-        if header not in text:
-            text += (f"\n{header}\n\n| date | machine | command | rows | median wall time | baseline: start + import "
-                     "| ratio | rows/s | target |\n|---|---|---|---|---|---|---|---|---|\n")
-        start = text.index(header)
-        nxt = text.find("\n## ", start + 1)
-        at = nxt if nxt != -1 else len(text)
-        RESULTS.write_text(text[:at].rstrip("\n") + "\n" + line + "\n" + text[at:], encoding="utf-8")
+        add_to_section("## `just generate` end to end (core entities, embedded server running)",
+                       "| date | machine | command | rows | median wall time | baseline: start + import | ratio "
+                       "| rows/s | target |\n|---|---|---|---|---|---|---|---|---|\n", line)
     return 0 if med <= TARGET_S else 1
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 import yaml
+from _results import add_to_section, commit
 from bench_events import _config, _rows, _windows
 from psycopg import sql
 
@@ -155,25 +156,16 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "command": command, "results": results}, indent=2))
     if not args.no_record:
-        header = "## Validate: tap events read back and checked"
-        text = RESULTS.read_text(encoding="utf-8")
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=False).stdout.strip() or "unknown"
         table = ("| date | machine | command | rows | e2e rows/s | read + checks rows/s | read ceiling rows/s "
                  "| vs read ceiling | server ceiling rows/s | vs server ceiling | e2e peak RSS |\n"
                  "|---|---|---|---|---|---|---|---|---|---|---|\n")
-        if header not in text:
-            text += (f"\n{header}\n\n"
-                     "e2e: `validate --tables tap_events` in a fresh process (core read back and checked, plan "
-                     "counted, partitions read on 2 connections, every partition check, fingerprints, manifest "
-                     "comparison). Read + checks: validate's own timing of the partition phase. Read ceiling: the "
-                     "same partitions read into Arrow through ADBC on 2 connections, no checks. Server ceiling: "
-                     "binary COPY TO '/dev/null' of the same partitions on 2 connections, no client.\n")
-        block = f"\nRun {dt.date.today()}, commit {commit}:\n\n" + table + "\n".join(lines) + "\n"
-        start_at = text.index(header)
-        nxt = text.find("\n## ", start_at + 1)
-        at = nxt if nxt != -1 else len(text)
-        RESULTS.write_text(text[:at].rstrip("\n") + "\n" + block + text[at:], encoding="utf-8")
+        add_to_section("## Validate: tap events read back and checked",
+                       "e2e: `validate --tables tap_events` in a fresh process (core read back and checked, plan "
+                       "counted, partitions read on 2 connections, every partition check, fingerprints, manifest "
+                       "comparison). Read + checks: validate's own timing of the partition phase. Read ceiling: the "
+                       "same partitions read into Arrow through ADBC on 2 connections, no checks. Server ceiling: "
+                       "binary COPY TO '/dev/null' of the same partitions on 2 connections, no client.\n",
+                       f"\nRun {dt.date.today()}, commit {commit()}:\n\n" + table + "\n".join(lines))
     return 0
 
 
