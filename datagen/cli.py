@@ -54,11 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                              "replaced); without it such a table is refused and nothing changes")
 
     g = sub.add_parser("generate", help="generate the core entities and load them with COPY",
-                       description="Generate accounts, locations, devices, users and subscriptions from the "
-                                   "config, check them, and replace the tables in one transaction. A failure at "
-                                   "any point leaves the previous data untouched. Event tables, whose rows belong "
-                                   "to the replaced data, are emptied in the same transaction (the question says "
-                                   "so); run `generate-events` afterwards.")
+                       description="Generate accounts, locations, devices, users, subscriptions and device "
+                                   "maintenance logs from the config, check them, and replace the tables in one "
+                                   "transaction. A failure at any point leaves the previous data untouched. Event "
+                                   "tables, whose rows belong to the replaced data, are emptied in the same "
+                                   "transaction (the question says so); run `generate-events` afterwards.")
     common(g)
     g.add_argument("--only", type=_table_list, metavar="T1,T2",
                    help="regenerate only these tables and everything that depends on them (devices brings "

@@ -326,7 +326,7 @@ def our_partitions(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
     """existing_partitions, refusing when one of them is not a day partition datagen made (never dropped)."""
     parts = existing_partitions(cur, schema, table)
     for name, (_, _, comment) in sorted(parts.items()):
-        if not (re.fullmatch(re.escape(table.name) + r"_p\d{8}", name) and comment.startswith(PARTITION_PREFIX)):
+        if not (table.day_of(name) and comment.startswith(PARTITION_PREFIX)):
             raise RefusedError(
                 f"partition {schema}.{name} of {table.name} was not made by datagen, so datagen will not drop it; "
                 "nothing was changed",

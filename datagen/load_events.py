@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -183,7 +182,7 @@ def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, fu
     for name, (lo, hi, comment) in sorted(existing.items()):
         if name in window:
             continue
-        day = _day_of(name, table)
+        day = table.day_of(name)
         want = spans.get(day) if day else None
         if want is None or (lo, hi) != (want[0], want[0] + want[1]) or comment != DIGEST_COMMENT.format(digest):
             raise RefusedError(
@@ -191,11 +190,6 @@ def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, fu
                 f"so a window cannot be added next to it; nothing was changed",
                 hint="regenerate the whole event range: `just generate-events` without --start/--end")
     return sorted(n for n in existing if n in window)
-
-
-def _day_of(name: str, table: Table) -> dt.date | None:
-    m = re.fullmatch(re.escape(table.name) + r"_p(\d{8})", name)
-    return dt.datetime.strptime(m.group(1), "%Y%m%d").date() if m else None
 
 
 DEFAULT_CONNECTIONS = 2  # parallel COPY streams: PostgreSQL ingests one stream per backend, one core each

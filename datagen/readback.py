@@ -69,8 +69,13 @@ def read(conn: Connection, schema: str, table: Table, relation: str | None = Non
     frame = pl.from_arrow(arrow) if arrow is not None else pl.DataFrame(schema=table.polars_schema)
     assert isinstance(frame, pl.DataFrame)
     schema_ = table.polars_schema
-    return frame.select([pl.col(c) if frame.schema[c] == schema_[c] else pl.col(c).cast(schema_[c])
-                         for c in table.column_names])
+    try:
+        return frame.select([pl.col(c) if frame.schema[c] == schema_[c] else pl.col(c).cast(schema_[c])
+                             for c in table.column_names])
+    except pl.exceptions.PolarsError as exc:  # someone changed a column's type: say which table
+        raise DatabaseError(f"{schema}.{relation or table.name} does not read back as datagen declares it "
+                            f"({str(exc).strip().splitlines()[0]})",
+                            hint="its columns were changed after the load; regenerate it") from None
 
 
 def with_hidden(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

@@ -15,14 +15,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
 from datagen import events, readback
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, UsageError
 from datagen.generate import Generated
-from datagen.load import existing_partitions
+from datagen.load import existing_partitions, existing_rows
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
 
@@ -62,10 +61,10 @@ def closure(only: tuple[str, ...]) -> dict[str, str]:
 def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[str, ...]) -> Regeneration:
     """What `--only` would do, after checking that everything outside it is in place; writes nothing."""
     why = closure(only)
+    counts = existing_rows(target, schema, list(TABLES.values()))
     try:
         with connect(target) as conn, conn.cursor() as cur:
-            counts = _counts(cur, schema)
-            days = {k: sorted(d for d in (_day(n, k) for n in existing_partitions(cur, schema, TABLES[k])) if d)
+            days = {k: sorted(filter(None, map(TABLES[k].day_of, existing_partitions(cur, schema, TABLES[k]))))
                     for k in why if TABLES[k].partitioned and k in counts}
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
@@ -82,30 +81,6 @@ def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[s
     steps = [Step(k, w, counts.get(k), after.get(k, 0)) for k, w in why.items()]
     untouched = [t.key for t in CORE_TABLES + EVENT_TABLES if t.key not in why and t.key in counts]
     return Regeneration(steps, [k for k in why if not TABLES[k].partitioned], ev_keys, window, untouched)
-
-
-def _counts(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> dict[str, int]:
-    cur.execute("SELECT c.relname, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
-                (schema, [t.name for t in TABLES.values()]))
-    present = {str(name) for name, _ in cur.fetchall()}
-    out = {}
-    for t in TABLES.values():
-        if t.name in present:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(t.name)))
-            row = cur.fetchone()
-            out[t.key] = int(str(row[0])) if row else 0
-    return out
-
-
-def _day(name: str, key: str) -> dt.date | None:
-    prefix = TABLES[key].name + "_p"
-    if not name.startswith(prefix):
-        return None
-    try:
-        return dt.datetime.strptime(name[len(prefix):], "%Y%m%d").date()
-    except ValueError:
-        return None
 
 
 def _check_parents(cfg: Config, gen: Generated, target: Target, schema: str, why: dict[str, str],

@@ -51,6 +51,17 @@ class Table:
     def partition_name(self, day: dt.date) -> str:
         return f"{self.name}_p{day:%Y%m%d}"
 
+    def day_of(self, name: str) -> dt.date | None:
+        """The day of one of this table's day partitions (partition_name's inverse); None for any other name."""
+        prefix = f"{self.name}_p"
+        digits = name[len(prefix):]
+        if not (name.startswith(prefix) and len(digits) == 8 and digits.isdigit()):
+            return None
+        try:
+            return dt.datetime.strptime(digits, "%Y%m%d").date()
+        except ValueError:
+            return None
+
     def staging_name(self, day: dt.date) -> str:
         """A day being loaded by generate-events, not yet attached (see load_events)."""
         return f"{self.partition_name(day)}_load"

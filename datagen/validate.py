@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
 from datagen.load import existing_partitions, lock_key
 from datagen.manifest import fingerprint, read_manifest
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
 DEFAULT_CONNECTIONS = 2  # partitions read at once: one PostgreSQL backend (one core) each
 
@@ -271,7 +270,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         warnings.append("the event tables were not checked: a core table they join is missing")
     for key, names in partitions.items():
         for name in names:
-            if _day_of(name, TABLES[key]) is None:
+            if TABLES[key].day_of(name) is None:
                 seen[key][name] = (None, 0, "")  # not a partition datagen made: reported as extra
     for t in EVENT_TABLES:
         entry = man_events.get(t.key)
@@ -319,19 +318,6 @@ def _partition_diffs(seen: dict[str, tuple[int | None, int, str]], entry: dict[s
     return out
 
 
-_DAY = re.compile(r"_p\d{8}")
-
-
-def _day_of(name: str, table: Table) -> dt.date | None:
-    """The day of a partition named like datagen's (<table>_pYYYYMMDD), else None."""
-    if not (name.startswith(table.name) and _DAY.fullmatch(name[len(table.name):])):
-        return None
-    try:
-        return dt.datetime.strptime(name[-8:], "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
 Unit = tuple[dt.date, tuple[str, ...]]
 
 
@@ -341,7 +327,7 @@ def _units(partitions: dict[str, list[str]], keys: list[str]) -> list[Unit]:
     out: list[Unit] = []
     for group in (("tap_events",), ("user_sessions", "page_views"), ("feature_usage",)):
         members = tuple(k for k in group if k in keys)
-        days = {_day_of(n, TABLES[k]) for k in members for n in partitions.get(k, [])}
+        days = {TABLES[k].day_of(n) for k in members for n in partitions.get(k, [])}
         out += [(day, members) for day in days if day is not None]
     return sorted(out)
 

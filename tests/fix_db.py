@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -120,3 +121,36 @@ def kill_during_copy(url: str, args: list[str], *, pause: str, copying: str) -> 
                     == (0,):
                 break
             time.sleep(0.1)
+
+
+DAYS = ("2025-06-20", "2025-06-21", "2025-06-22", "2025-06-23")  # Friday to Monday: weekdays and a weekend
+
+
+def small_config(config_dict: dict[str, Any], path: Path, **changes: Any) -> Path:
+    """The shipped config with 12 accounts and a four-day event range: thousands of events a day, not millions."""
+    config_dict["accounts"]["total"] = 12
+    config_dict["events"]["range"] = {"start_date": DAYS[0], "end_date": DAYS[-1]}
+    for key, value in changes.items():
+        node = config_dict
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path.write_text(yaml.safe_dump(config_dict, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
+    return small_config(config_dict, tmp_path / "small.yaml")
+
+
+@pytest.fixture
+def small_loaded(db_env: str, schema: str, small: Path) -> list[str]:
+    """Core and events of the small config loaded into a fresh schema; the CLI arguments that name them."""
+    from datagen.cli import main
+
+    args = ["--config", str(small), "--schema", schema]
+    assert main(["generate", *args, "--yes", "--no-progress"]) == 0
+    assert main(["generate-events", *args, "--yes", "--no-progress"]) == 0
+    return args

@@ -19,23 +19,7 @@ from datagen.config import parse_config
 from datagen.generate import generate
 from datagen.manifest import combine, fingerprint
 from datagen.tables import EVENT_TABLES, TABLES
-from tests.fix_db import kill_during_copy, read_table
-
-DAYS = ("2025-06-20", "2025-06-21", "2025-06-22", "2025-06-23")  # Friday to Monday: weekdays and a weekend
-
-
-def small_config(config_dict: dict[str, Any], path: Path, **changes: Any) -> Path:
-    """The shipped config with 12 accounts and a four-day event range: thousands of events a day, not millions."""
-    config_dict["accounts"]["total"] = 12
-    config_dict["events"]["range"] = {"start_date": DAYS[0], "end_date": DAYS[-1]}
-    for key, value in changes.items():
-        node = config_dict
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    path.write_text(yaml.safe_dump(config_dict, sort_keys=False), encoding="utf-8")
-    return path
+from tests.fix_db import DAYS, kill_during_copy, read_table, small_config
 
 
 def run(*args: str) -> int:
@@ -44,11 +28,6 @@ def run(*args: str) -> int:
 
 def event_fingerprints(url: str, schema: str) -> dict[str, str]:
     return {t.key: fingerprint(read_table(url, schema, t.key), t.key) for t in EVENT_TABLES}
-
-
-@pytest.fixture
-def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
-    return small_config(config_dict, tmp_path / "small.yaml")
 
 
 @pytest.fixture

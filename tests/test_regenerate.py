@@ -16,8 +16,7 @@ from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.regenerate import closure
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-from tests.fix_db import kill_during_copy, read_table, table_exists
-from tests.test_events import small_config
+from tests.fix_db import kill_during_copy, read_table, small_config, table_exists
 
 
 def run(*args: str) -> int:
@@ -29,32 +28,19 @@ def fingerprints(url: str, schema: str) -> dict[str, str]:
             if table_exists(url, schema, t.key)}
 
 
-@pytest.fixture
-def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
-    return small_config(config_dict, tmp_path / "small.yaml")
-
-
-@pytest.fixture
-def loaded(db_env: str, schema: str, small: Path) -> list[str]:
-    args = ["--config", str(small), "--schema", schema]
-    assert run("generate", *args, "--yes") == 0
-    assert run("generate-events", *args, "--yes") == 0
-    return args
-
-
 def test_regenerating_any_table_alone_with_the_same_config_changes_no_byte(
-        db_env: str, schema: str, loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+        db_env: str, schema: str, small_loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     before = fingerprints(db_env, schema)
     assert set(before) == set(TABLES)
     for key in [t.key for t in CORE_TABLES] + ["tap_events", "user_sessions", "feature_usage"]:
-        assert run("generate", *loaded, "--only", key, "--yes") == 0, key
+        assert run("generate", *small_loaded, "--only", key, "--yes") == 0, key
         assert fingerprints(db_env, schema) == before, key
     capsys.readouterr()
-    assert run("validate", *loaded) == 0, capsys.readouterr().out[-3000:]
+    assert run("validate", *small_loaded) == 0, capsys.readouterr().out[-3000:]
 
 
 def test_only_devices_after_a_config_change_rebuilds_exactly_its_dependents(
-        db_env: str, schema: str, loaded: list[str], config_dict: dict[str, Any], tmp_path: Path,
+        db_env: str, schema: str, small_loaded: list[str], config_dict: dict[str, Any], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     before = fingerprints(db_env, schema)
     types = config_dict["devices"]["types"]
@@ -77,12 +63,12 @@ def test_only_devices_after_a_config_change_rebuilds_exactly_its_dependents(
     assert run("validate", *args) == 0, capsys.readouterr().out[-3000:]
 
 
-def test_only_prints_the_plan_and_a_dry_run_writes_nothing(db_env: str, schema: str, loaded: list[str],
+def test_only_prints_the_plan_and_a_dry_run_writes_nothing(db_env: str, schema: str, small_loaded: list[str],
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     before = fingerprints(db_env, schema)
     rows = {k: int(f.split(":")[0]) for k, f in before.items()}
     capsys.readouterr()
-    assert run("generate", *loaded, "--only", "users", "--dry-run") == 0
+    assert run("generate", *small_loaded, "--only", "users", "--dry-run") == 0
     out = capsys.readouterr().out
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
     assert set(lines) >= {"users", "user_sessions", "page_views", "feature_usage", "accounts", "tap_events"}
@@ -104,7 +90,7 @@ def test_a_missing_parent_is_refused_with_the_command_that_fixes_it(
 
 
 def test_a_parent_that_differs_from_the_config_is_refused_and_nothing_changes(
-        db_env: str, schema: str, loaded: list[str], config_dict: dict[str, Any], tmp_path: Path,
+        db_env: str, schema: str, small_loaded: list[str], config_dict: dict[str, Any], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     before = fingerprints(db_env, schema)
     config_dict["locations"]["other_location_types"] = {"standard": 0.5, "express": 0.45, "kiosk": 0.05}
@@ -160,7 +146,7 @@ def test_the_closure_comes_from_the_declarations() -> None:
 
 
 def test_a_kill_inside_the_one_transaction_leaves_every_table_as_it_was(
-        db_env: str, schema: str, loaded: list[str], config_dict: dict[str, Any], tmp_path: Path) -> None:
+        db_env: str, schema: str, small_loaded: list[str], config_dict: dict[str, Any], tmp_path: Path) -> None:
     """--only devices stages the event days, then replaces the core tables and swaps the days in, in one
     transaction: killed in the middle of it (during the devices COPY), nothing has changed."""
     before = fingerprints(db_env, schema)

@@ -29,8 +29,7 @@ from datagen.db import Target
 from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-from tests.fix_db import table_exists
-from tests.test_events import small_config
+from tests.fix_db import small_config, table_exists
 
 TRIALS = 10  # kill moments per command
 LOAD_PHASES = ("COPY", "keys and swap", "DDL")  # a statement of the load was running when the kill landed
@@ -293,11 +292,6 @@ def test_datagen_never_touches_another_schema(db_env: str, schema: str, small: P
     finally:
         with psycopg.connect(db_env, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(other)))
-
-
-@pytest.fixture
-def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
-    return small_config(config_dict, tmp_path / "small.yaml")
 
 
 # -- secrets -----------------------------------------------------------------------------------------------

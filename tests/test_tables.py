@@ -67,3 +67,15 @@ def test_every_staging_event_column_is_declared() -> None:
     }
     for key, cols in staging.items():
         assert not set(cols.split()) - set(TABLES[key].column_names), key
+
+
+def test_day_of_inverts_partition_name() -> None:
+    import datetime as dt
+
+    from datagen.tables import TABLES
+    t = TABLES["tap_events"]
+    day = dt.date(2025, 6, 24)
+    assert t.day_of(t.partition_name(day)) == day
+    for name in ("app_database_tap_events_archive", "app_database_tap_events_p20251399", t.staging_name(day),
+                 TABLES["page_views"].partition_name(day), "app_database_tap_events_p2025062"):
+        assert t.day_of(name) is None, name

@@ -17,7 +17,7 @@ from psycopg import sql
 from datagen import validate
 from datagen.cli import main
 from datagen.load import lock_key
-from tests.test_events import DAYS, small_config
+from tests.fix_db import DAYS
 
 
 def run(*args: str) -> int:
@@ -35,20 +35,6 @@ def by_name(rep: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in rep["checks"]}
 
 
-@pytest.fixture
-def small(config_dict: dict[str, Any], tmp_path: Path) -> Path:
-    return small_config(config_dict, tmp_path / "small.yaml")
-
-
-@pytest.fixture
-def loaded(db_env: str, schema: str, small: Path) -> list[str]:
-    """Core and events of the small config loaded into a fresh schema; the common CLI arguments."""
-    args = ["--config", str(small), "--schema", schema]
-    assert run("generate", *args, "--yes") == 0
-    assert run("generate-events", *args, "--yes") == 0
-    return args
-
-
 def execute(url: str, schema: str, *statements: str) -> Any:
     """Run statements ({s} is the schema) as a superuser would in a migration; returns the last row."""
     row = None
@@ -60,8 +46,8 @@ def execute(url: str, schema: str, *statements: str) -> Any:
 
 
 def test_validate_passes_on_the_loaded_data_with_every_check_timed(
-        db_env: str, schema: str, loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, rep = report(capsys, *loaded)
+        db_env: str, schema: str, small_loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, rep = report(capsys, *small_loaded)
     assert code == 0, [c for c in rep["checks"] if c["status"] != "ok"]
     assert rep["passed"] and rep["manifest_found"] and not rep["warnings"]
     names = {c["name"] for c in rep["checks"]}
@@ -84,7 +70,7 @@ def test_validate_passes_on_the_loaded_data_with_every_check_timed(
     assert lo >= 1 and hi <= 30_000 and n == tables["devices"]["rows"]
     # the readable report prints each check with its time
     capsys.readouterr()
-    assert run("validate", *loaded) == 0
+    assert run("validate", *small_loaded) == 0
     out = capsys.readouterr().out
     assert "tap_events.within_device_life" in out and "ms" in out and "checks passed" in out
 
@@ -159,10 +145,10 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_validate_names_the_check_and_key_then_passes_after_regenerating(
-        db_env: str, schema: str, loaded: list[str], damage: str, capsys: pytest.CaptureFixture[str]) -> None:
+        db_env: str, schema: str, small_loaded: list[str], damage: str, capsys: pytest.CaptureFixture[str]) -> None:
     corrupt, check = DAMAGES[damage]
     key = corrupt(db_env, schema)
-    code, rep = report(capsys, *loaded)
+    code, rep = report(capsys, *small_loaded)
     assert code == 1
     assert not rep["passed"]
     found = by_name(rep)[check]
@@ -170,22 +156,22 @@ def test_validate_names_the_check_and_key_then_passes_after_regenerating(
     assert any(s == key or (isinstance(key, str) and str(s).startswith(key)) for s in found["sample"]), found
     # the readable report names them too
     capsys.readouterr()
-    assert run("validate", *loaded) == 1
+    assert run("validate", *small_loaded) == 1
     out = capsys.readouterr().out
     assert check in out and "FAIL" in out
     # regenerating repairs it
-    assert run("generate", *loaded, "--yes") == 0
-    assert run("generate-events", *loaded, "--yes") == 0
-    code, rep = report(capsys, *loaded)
+    assert run("generate", *small_loaded, "--yes") == 0
+    assert run("generate-events", *small_loaded, "--yes") == 0
+    code, rep = report(capsys, *small_loaded)
     assert code == 0, [c for c in rep["checks"] if c["status"] != "ok"]
 
 
-def test_partition_checks_name_the_partition(db_env: str, schema: str, loaded: list[str],
+def test_partition_checks_name_the_partition(db_env: str, schema: str, small_loaded: list[str],
                                              capsys: pytest.CaptureFixture[str]) -> None:
     tap = _event_before_installation(db_env, schema)
     day = execute(db_env, schema,
                   f"SELECT tableoid::regclass::text FROM {{s}}.app_database_tap_events WHERE id = {tap}")
-    code, rep = report(capsys, *loaded, "--checks", "tap_events.*")
+    code, rep = report(capsys, *small_loaded, "--checks", "tap_events.*")
     assert code == 1
     found = by_name(rep)["tap_events.within_device_life"]
     assert found["where"] == [day.split(".")[-1].strip('"')]
@@ -194,39 +180,39 @@ def test_partition_checks_name_the_partition(db_env: str, schema: str, loaded: l
 
 
 def test_validate_without_a_manifest_warns_and_skips_only_the_comparison(
-        db_env: str, schema: str, loaded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        db_env: str, schema: str, small_loaded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))
-    code, rep = report(capsys, *loaded)
+    code, rep = report(capsys, *small_loaded)
     assert code == 0
     assert not rep["manifest_found"] and "no manifest" in rep["warnings"][0]
     skipped = {c["name"] for c in rep["checks"] if c["status"] == "skipped"}
     assert skipped == {n for n, _ in validate.catalogue_names() if n.endswith(".matches_manifest")}
 
 
-def test_validate_usage_and_connection_errors_exit_2(db_env: str, schema: str, loaded: list[str], tmp_path: Path,
+def test_validate_usage_and_connection_errors_exit_2(db_env: str, schema: str, small_loaded: list[str], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run("validate", *loaded, "--checks", "nosuch.*") == 2
+    assert run("validate", *small_loaded, "--checks", "nosuch.*") == 2
     assert "matches no check" in capsys.readouterr().err
-    assert run("validate", *loaded, "--tables", "tap_event") == 2
+    assert run("validate", *small_loaded, "--tables", "tap_event") == 2
     assert "unknown table tap_event" in capsys.readouterr().err
-    assert run("validate", *loaded, "--manifest", str(tmp_path / "none.json")) == 2
+    assert run("validate", *small_loaded, "--manifest", str(tmp_path / "none.json")) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert run("validate", "--config", loaded[1], "--schema", "t_empty_nothing_here") == 2
+    assert run("validate", "--config", small_loaded[1], "--schema", "t_empty_nothing_here") == 2
     assert "holds no datagen table" in capsys.readouterr().err
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres:s3cret-pw@127.0.0.1:1/test")
-    assert run("validate", *loaded) == 2
+    assert run("validate", *small_loaded) == 2
     err = capsys.readouterr().err
     assert "cannot connect to PostgreSQL at 127.0.0.1:1/test" in err and "s3cret-pw" not in err
 
 
-def test_validate_waits_for_a_running_load(db_env: str, schema: str, loaded: list[str],
+def test_validate_waits_for_a_running_load(db_env: str, schema: str, small_loaded: list[str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     done: list[int] = []
     with psycopg.connect(db_env, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))  # what a load holds
-        worker = threading.Thread(target=lambda: done.append(run("validate", *loaded, "--json")))
+        worker = threading.Thread(target=lambda: done.append(run("validate", *small_loaded, "--json")))
         worker.start()
         time.sleep(1.5)
         assert not done  # blocked behind the load
@@ -244,12 +230,21 @@ def test_list_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(n in out for n in names)
 
 
-def test_a_partition_datagen_did_not_make_is_reported_extra(db_env: str, schema: str, loaded: list[str],
+def test_a_partition_datagen_did_not_make_is_reported_extra(db_env: str, schema: str, small_loaded: list[str],
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     execute(db_env, schema, "CREATE TABLE {s}.app_database_tap_events_archive PARTITION OF "
                             "{s}.app_database_tap_events FOR VALUES FROM (9000000) TO (9000001)")
-    code, rep = report(capsys, *loaded)
+    code, rep = report(capsys, *small_loaded)
     assert code == 1
     found = by_name(rep)["tap_events.matches_manifest"]
     assert found["sample"] == ["app_database_tap_events_archive: extra (not in the manifest)"]
     assert [c["name"] for c in rep["checks"] if c["status"] == "FAIL"] == ["tap_events.matches_manifest"]
+
+
+def test_a_column_changed_after_the_load_is_an_error_naming_the_table(
+        db_env: str, schema: str, small_loaded: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    execute(db_env, schema, "ALTER TABLE {s}.app_database_users ALTER COLUMN is_active TYPE text")
+    capsys.readouterr()
+    assert run("validate", *small_loaded) == 2
+    err = capsys.readouterr().err
+    assert f"{schema}.app_database_users does not read back as datagen declares it" in err and "Traceback" not in err
