@@ -12,6 +12,7 @@ dropped by the next run.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import queue
 import threading
 import time
@@ -85,9 +86,37 @@ def encode(built: events.Built, batch_rows: int) -> Encoded:
     return Encoded(built.part, built.fingerprint, built.outcomes, body[:-len(PGCOPY_TRAILER)])
 
 
-def _produce(streams: events.Streams, plan: events.Plan, workers: int, batch_rows: int) -> Iterator[Encoded]:
-    """Encoded partitions in plan order, built by `workers` threads at most a bounded window ahead."""
-    parts = list(events.iter_parts(plan))
+def schedule(plan: events.Plan, connections: int) -> list[events.Part]:
+    """The order partitions are built and handed to the loaders: the days of `connections` loaders interleaved
+    part by part (the open day with the fewest rows handed out goes next), so every connection copies at once
+    instead of waiting for the previous day's last part. Parts without rows are left out: nothing to build,
+    check or copy. The order changes no byte of any table: each part's rows depend only on the part."""
+    days: list[list[events.Part]] = []
+    for table in plan.parts:  # plan order: parents first
+        by_day: dict[dt.date, list[events.Part]] = {}
+        for p in plan.parts[table]:
+            if p.rows:
+                by_day.setdefault(p.day, []).append(p)
+        days.extend(by_day.values())
+    waiting = iter(days)
+    slots: list[list[events.Part]] = [list(d) for d in itertools.islice(waiting, max(connections, 1))]
+    handed = [(0, k) for k in range(len(slots))]  # per open day: rows handed out, then when it opened
+    opened = len(slots)
+    order: list[events.Part] = []
+    while any(slots):
+        i = min((k for k, parts in enumerate(slots) if parts), key=lambda k: handed[k])
+        part = slots[i].pop(0)
+        order.append(part)
+        handed[i] = (handed[i][0] + part.rows, handed[i][1])
+        if not slots[i]:
+            slots[i], handed[i] = list(next(waiting, [])), (0, opened)
+            opened += 1
+    return order
+
+
+def _produce(streams: events.Streams, parts: list[events.Part], workers: int,
+             batch_rows: int) -> Iterator[Encoded]:
+    """Encoded partitions in the given order, built by `workers` threads at most a bounded window ahead."""
 
     def job(part: events.Part) -> Encoded:
         return encode(events.build_checked(streams, part), batch_rows)
@@ -224,12 +253,13 @@ class _Unit:
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
                 workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None,
-                source: Iterator[Encoded] | None = None,
+                source: Callable[[list[events.Part]], Iterator[Encoded]] | None = None,
                 replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
                 adopt: bool = False) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
-    source: already encoded partitions in plan order instead of building them (the benchmark's ceiling).
+    source: given the parts in the order they are wanted (schedule()), yields them already encoded instead of
+    building them (the benchmark's ceiling).
     replacing_core: `generate --only`: a function that replaces core tables in one transaction and runs the
     swap it is given inside it (load.load with before_commit). The staging tables then get no foreign keys
     into the core tables (they would point at the rows being replaced); the keys on the partitioned tables
@@ -260,9 +290,10 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
             try:
                 tc = time.perf_counter()
-                encoded = source if source is not None else _produce(streams, plan, workers, batch_rows)
-                units = _stage_all(target, schema, encoded, plan, result, connections, on_progress, streams.digest,
-                                   core_keys=replacing_core is None)
+                parts = schedule(plan, connections)
+                encoded = source(parts) if source is not None else _produce(streams, parts, workers, batch_rows)
+                units = _stage_all(target, schema, encoded, parts, plan, result, connections, on_progress,
+                                   streams.digest, core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
 
@@ -297,18 +328,23 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     return result
 
 
-def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: events.Plan, result: EventLoad,
-               connections: int, on_progress: Callable[[str, int], None] | None, digest: str, *,
-               core_keys: bool = True) -> list[_Unit]:
+def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], parts: list[events.Part],
+               plan: events.Plan, result: EventLoad, connections: int,
+               on_progress: Callable[[str, int], None] | None, digest: str, *, core_keys: bool = True) -> list[_Unit]:
     """Stream every day of every table into a committed staging table, on `connections` loader threads that
-    each keep one connection (and one malloc arena) for the whole run."""
+    each keep one connection (and one malloc arena) for the whole run. `encoded` yields `parts` in order;
+    a day's unit opens at its first part and closes (end marker) at its last, so with schedule()'s order
+    every loader has a day open at once. Returns the units in plan order (parents first, then by day)."""
     units: list[_Unit] = []
+    remaining: dict[tuple[str, dt.date], int] = {}
+    for p in parts:
+        remaining[(p.table, p.day)] = remaining.get((p.table, p.day), 0) + 1
+    open_units: dict[tuple[str, dt.date], _Unit] = {}
     work: queue.Queue[_Unit | None] = queue.Queue()
     loaders = [threading.Thread(target=_loader, args=(target, schema, work, core_keys), name=f"datagen-copy-{i}",
                                 daemon=True) for i in range(connections)]
     for th in loaders:
         th.start()
-    current: _Unit | None = None
 
     def failed() -> BaseException | None:
         return next((u.error for u in units if u.error is not None), None)
@@ -323,34 +359,40 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
                     + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
                        f"{', '.join(map(str, o.sample))}" for o in bad]))
             result.outcomes.extend(enc.outcomes)
-            if part.rows == 0:
-                continue
-            if current is None or (current.table.key, current.day) != (part.table, part.day):
-                if current is not None:
-                    current.parts.put(None)
-                    current = None
+            key = (part.table, part.day)
+            unit = open_units.get(key)
+            if unit is None:
                 if (err := failed()) is not None:
                     raise err
                 first, planned = plan.all_spans[part.table][part.day]
-                current = _Unit(TABLES[part.table], part.day, first, planned, digest, queue.Queue(maxsize=1))
-                units.append(current)
-                work.put(current)
+                unit = _Unit(TABLES[part.table], part.day, first, planned, digest, queue.Queue(maxsize=1))
+                units.append(unit)
+                open_units[key] = unit
+                work.put(unit)
             while True:  # hand the part over (at most one waits per day), noticing a loader that failed
                 try:
-                    current.parts.put(enc, timeout=0.5)
+                    unit.parts.put(enc, timeout=0.5)
                     break
                 except queue.Full:
                     if (err := failed()) is not None:
                         raise err from None
+            del enc
+            remaining[key] -= 1
+            if remaining[key] == 0:
+                unit.parts.put(None)
+                del open_units[key]
             result.rows[part.table] += part.rows
             if on_progress is not None:
                 on_progress(part.table, part.rows)
-        if current is not None:
-            current.parts.put(None)
-            current = None
     finally:
-        if current is not None:
-            current.parts.put(None)  # an early end: its loader sees too few rows and rolls the day back
+        ending = list(open_units.values())  # an early end: their loaders see too few rows and roll back
+        while ending:  # whichever loader holds a day consumes its queue first; the others may wait for one
+            for unit in list(ending):
+                try:
+                    unit.parts.put(None, timeout=0.05)
+                    ending.remove(unit)
+                except queue.Full:
+                    pass
         close = getattr(encoded, "close", None)
         if close is not None:
             close()  # stop the build pool's prefetch window
@@ -360,7 +402,8 @@ def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], plan: ev
             th.join()
     if (err := failed()) is not None:
         raise err
-    return units
+    order = {table: i for i, table in enumerate(plan.parts)}
+    return sorted(units, key=lambda u: (order[u.table.key], u.day))
 
 
 def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None], core_keys: bool = True) -> None:

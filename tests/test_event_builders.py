@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from datagen import events
+from datagen import events, load_events
 from datagen.builders import feature_usage, page_views, tap_events
 from datagen.config import Config, parse_config
 from datagen.generate import Generated, generate
@@ -162,3 +162,39 @@ def test_reports_follow_each_roles_working_days(raw_config: dict[str, Any]) -> N
     monday, tuesday = dt.date(2025, 6, 23), dt.date(2025, 6, 24)
     names = {d: set(feature_usage.build(cfg, streams.people, d, 1)["feature_name"]) for d in (monday, tuesday)}
     assert "weekly_report" not in names[monday] and "weekly_report" in names[tuesday]
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> events.Plan:
+    """A plan of 1-3 tables, each 1-6 days of 1-4 parts of 0-5 rows (ids are not looked at)."""
+    parts: dict[str, list[events.Part]] = {}
+    for t in ["tap_events", "user_sessions", "page_views"][:draw(st.integers(1, 3))]:
+        parts[t] = [events.Part(t, dt.date(2025, 1, 1) + dt.timedelta(days=d), b, 0, draw(st.integers(0, 5)))
+                    for d in range(draw(st.integers(1, 6))) for b in range(draw(st.integers(1, 4)))]
+    day0 = dt.date(2025, 1, 1)
+    return events.Plan((day0, day0), parts, {}, {}, {})
+
+
+@given(plan=plans(), connections=st.integers(1, 4))
+def test_schedule_interleaves_at_most_one_day_per_connection(plan: events.Plan, connections: int) -> None:
+    order = load_events.schedule(plan, connections)
+    nonempty = [p for t in plan.parts for p in plan.parts[t] if p.rows]
+    assert sorted(order, key=nonempty.index) == nonempty  # every part with rows, once; no empty part
+    open_days: set[tuple[str, dt.date]] = set()
+    left = {(p.table, p.day): sum(1 for q in nonempty if (q.table, q.day) == (p.table, p.day)) for p in nonempty}
+    started = []
+    for p in order:
+        key = (p.table, p.day)
+        if key not in open_days and left[key] == sum(1 for q in nonempty if (q.table, q.day) == key):
+            started.append(key)
+        open_days.add(key)
+        assert len(open_days) <= connections  # each loader copies one day; none waits on an unopened one
+        left[key] -= 1
+        if left[key] == 0:
+            open_days.remove(key)
+    assert started == list(dict.fromkeys((p.table, p.day) for p in nonempty))  # days open in plan order
+    for key in left:  # a day's parts stay in block order
+        blocks = [p.block for p in order if (p.table, p.day) == key]
+        assert blocks == sorted(blocks)
+    if connections == 1:
+        assert order == nonempty

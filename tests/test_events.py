@@ -139,7 +139,7 @@ def test_windows_compose_and_chunking_does_not_matter(db_env: str, loaded: str, 
         assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[2],
                    "--end", DAYS[3], "--workers", "3", "--batch-rows", "1000", "--connections", "1") == 0
         assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[0],
-                   "--end", DAYS[1], "--workers", "2", "--batch-rows", "77") == 0
+                   "--end", DAYS[1], "--workers", "2", "--batch-rows", "77", "--connections", "3") == 0
         assert event_fingerprints(db_env, other) == whole
         # re-running a window replaces that window only
         assert run("generate-events", "--config", str(small), "--schema", other, "--yes", "--start", DAYS[1],
