@@ -23,9 +23,16 @@ _PG_EPOCH_US = int((dt.datetime(2000, 1, 1) - dt.datetime(1970, 1, 1)).total_sec
 _PG_EPOCH_DAYS = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
 
 
+_NATIVE: dict[type[pl.DataType], str] = {pl.Int32: ">i4", pl.Int64: ">i8", pl.Int16: ">i2", pl.Float32: ">f4",
+                                         pl.Float64: ">f8"}
+
+
 def _wire(series: pl.Series) -> tuple[np.ndarray, str]:
     """The column as a numpy array of wire values, and its wire dtype (None-safe: NULLs become zeros)."""
     dtype = series.dtype
+    native = _NATIVE.get(dtype.base_type())
+    if native is not None and series.null_count() == 0:  # no NULLs: numpy's view of the column, no copy
+        return series.to_numpy(), native
     if dtype == pl.Int32:
         return series.fill_null(0).to_numpy(), ">i4"
     if dtype == pl.Int64:
@@ -39,7 +46,7 @@ def _wire(series: pl.Series) -> tuple[np.ndarray, str]:
     if dtype == pl.Boolean:
         return series.fill_null(False).cast(pl.UInt8).to_numpy(), "u1"
     if dtype == pl.Datetime("us"):
-        return series.dt.epoch("us").fill_null(0).to_numpy() - _PG_EPOCH_US, ">i8"
+        return series.to_physical().fill_null(0).to_numpy() - _PG_EPOCH_US, ">i8"
     if dtype == pl.Date:
         return series.cast(pl.Int32).fill_null(0).to_numpy() - _PG_EPOCH_DAYS, ">i4"
     raise TypeError(f"no fixed-width wire encoding for {dtype}")
@@ -51,7 +58,8 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
     n = frame.height
     if n == 0:
         return memoryview(b"")
-    order = np.argsort(layout, kind="stable")
+    small = layout.size == 0 or (int(layout.min()) >= 0 and int(layout.max()) < 1 << 16)
+    order = np.argsort(layout.astype(np.uint16) if small else layout, kind="stable")  # uint16: a radix sort
     sorted_layout = layout[order]
     starts = np.flatnonzero(np.concatenate([[True], sorted_layout[1:] != sorted_layout[:-1]]))
     ends = np.append(starts[1:], n)
@@ -99,7 +107,7 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
             values, wdtype = wire[col]
             fields += [(f"l{i}", ">i4"), (f"v{i}", wdtype)]
             lengths.append((f"l{i}", np.dtype(wdtype).itemsize))
-            data.append((f"v{i}", values[rows]))
+            data.append((f"v{i}", values[rows].astype(wdtype)))  # byte-swapped while contiguous
         groups.append((rows, np.dtype(fields), lengths, data))  # packed: no padding in a list-of-tuples dtype
     # one buffer for the whole partition. Each layout's constant bytes (field count, lengths, strings) are
     # written once into a template record and repeated; only the values are assigned per row (assigning
@@ -107,6 +115,8 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
     out = np.empty(sum(rows.size * dtype.itemsize for rows, dtype, _, _ in groups), dtype=np.uint8)
     offset = 0
     for rows, dtype, lengths, data in groups:
+        size = rows.size * dtype.itemsize
+        rec = out[offset:offset + size].view(dtype)  # the records, written in place in the output buffer
         template = np.zeros(1, dtype=dtype)
         template["n"] = frame.width
         for name, length in lengths:
@@ -114,11 +124,9 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
         for name, value in data:
             if isinstance(value, bytes):
                 template[name] = value
-        rec = np.repeat(template, rows.size)
+        out[offset:offset + size].reshape(rows.size, dtype.itemsize)[:] = template.view(np.uint8)
         for name, value in data:
             if not isinstance(value, bytes):
                 rec[name] = value
-        size = rows.size * dtype.itemsize
-        out[offset:offset + size] = rec.view(np.uint8)
         offset += size
     return memoryview(out.data)

@@ -51,19 +51,31 @@ class Outcome:
 DENSE_MAX_KEY = 1 << 24  # parent keys up to this are joined through a position array instead of a hash table
 
 
-def _positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | None:
-    """Row position in the parent of each child key (-1: no such parent): a join for small integer keys,
-    without hashing (event partitions join millions of rows against tens of thousands of parents).
-    None when the keys are not small non-negative integers (the caller joins instead)."""
-    if not (parent_keys.dtype.is_integer() and child_keys.dtype.is_integer()) or parent_keys.null_count():
+def _key_index(parent_keys: pl.Series) -> np.ndarray | None:
+    """Row position by key value (-1: no such row; the last slot is always -1), for small non-negative
+    integer keys; None for other keys (the caller joins instead)."""
+    if not parent_keys.dtype.is_integer() or parent_keys.null_count():
         return None
     if parent_keys.len() == 0 or int(parent_keys.min()) < 0 or int(parent_keys.max()) > DENSE_MAX_KEY:  # type: ignore[arg-type]
         return None
     index = np.full(int(parent_keys.max()) + 2, -1, dtype=np.int64)  # type: ignore[arg-type]
     index[parent_keys.to_numpy()] = np.arange(parent_keys.len())
+    return index
+
+
+def _lookup(index: np.ndarray, child_keys: pl.Series) -> np.ndarray:
     keys = child_keys.fill_null(-1).to_numpy().astype(np.int64)
-    keys = np.where((keys < 0) | (keys >= index.size), index.size - 1, keys)  # the last slot stays -1
-    return index[keys]
+    return index[np.where((keys < 0) | (keys >= index.size), index.size - 1, keys)]
+
+
+def _positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | None:
+    """Row position in the parent of each child key (-1: no such parent): a join for small integer keys,
+    without hashing (event partitions join millions of rows against tens of thousands of parents).
+    None when the keys are not small non-negative integers (the caller joins instead)."""
+    if not child_keys.dtype.is_integer():
+        return None
+    index = _key_index(parent_keys)
+    return None if index is None else _lookup(index, child_keys)
 
 
 def _increasing(ids: pl.Series) -> bool:
@@ -402,22 +414,48 @@ def _on_partition_day(t: Table) -> Check:
                  (t.key,), run)
 
 
-def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
+@dataclass(frozen=True)
+class _DeviceLife:
+    """When each device may emit: after it is created, up to its last-seen time, its account's churn and the
+    end date. `index` maps a device id to its row (-1: none), when the ids are small integers."""
+
+    devices: pl.DataFrame
+    accounts: pl.DataFrame
+    end: dt.datetime
+    life: pl.DataFrame
+    index: np.ndarray | None
+    start_us: np.ndarray
+    stop_us: np.ndarray
+
+
+_last_life: _DeviceLife | None = None  # the partition checks ask hundreds of times about the same parents
+
+
+def _device_life(f: Frames, cfg: Config) -> _DeviceLife:
+    global _last_life
+    hit = _last_life
+    if hit is not None and hit.devices is f["devices"] and hit.accounts is f["accounts"] and hit.end == cfg.end:
+        return hit
     acc = f["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at")
     life = f["devices"].join(acc, on="customer_id").select(
         pl.col("id").alias("device_id"), pl.col("created_at").alias("_from"),
         pl.min_horizontal(pl.col("last_seen_at"), pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
         .alias("_stop"))
+    _last_life = _DeviceLife(f["devices"], f["accounts"], cfg.end, life, _key_index(life["device_id"]),
+                             life["_from"].dt.epoch("us").to_numpy(), life["_stop"].dt.epoch("us").to_numpy())
+    return _last_life
+
+
+def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
+    d = _device_life(f, cfg)
     taps = f["tap_events"]
-    pos = _positions(life["device_id"], taps["device_id"])
-    if pos is not None:
+    if d.index is not None and taps["device_id"].dtype.is_integer():
+        pos = _lookup(d.index, taps["device_id"])
         found = pos >= 0
         at = np.where(found, pos, 0)
         ts = taps["timestamp"].dt.epoch("us").to_numpy()
-        start = life["_from"].dt.epoch("us").to_numpy()[at]
-        stop = life["_stop"].dt.epoch("us").to_numpy()[at]
-        return taps["id"].filter(pl.Series(found & ((ts <= start) | (ts > stop))))
-    j = taps.select("id", "device_id", "timestamp").join(life, on="device_id")
+        return taps["id"].filter(pl.Series(found & ((ts <= d.start_us[at]) | (ts > d.stop_us[at]))))
+    j = taps.select("id", "device_id", "timestamp").join(d.life, on="device_id")
     return j.filter((pl.col("timestamp") <= pl.col("_from")) | (pl.col("timestamp") > pl.col("_stop")))["id"]
 
 

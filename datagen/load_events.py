@@ -12,11 +12,13 @@ dropped by the next run.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -47,7 +49,7 @@ from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 
 PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
 PGCOPY_TRAILER = b"\xff\xff"
-PREFETCH = 2  # partitions built ahead of the one being copied, per worker: enough to hide build time
+PREFETCH = 2  # parts built ahead of the one being copied, per loader: enough to hide build time
 DEFAULT_BATCH_ROWS = 65_536  # Arrow batch size for encoding; any value gives the same bytes in the table
 Cursor = psycopg.Cursor[tuple[object, ...]]
 
@@ -112,27 +114,6 @@ def schedule(plan: events.Plan, connections: int) -> list[events.Part]:
             slots[i], handed[i] = list(next(waiting, [])), (0, opened)
             opened += 1
     return order
-
-
-def _produce(streams: events.Streams, parts: list[events.Part], workers: int,
-             batch_rows: int) -> Iterator[Encoded]:
-    """Encoded partitions in the given order, built by `workers` threads at most a bounded window ahead."""
-
-    def job(part: events.Part) -> Encoded:
-        return encode(events.build_checked(streams, part), batch_rows)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datagen-build") as pool:
-        window: list[Future[Encoded]] = []
-        nxt = 0
-        try:
-            while nxt < len(parts) or window:
-                while nxt < len(parts) and len(window) < workers * PREFETCH:
-                    window.append(pool.submit(job, parts[nxt]))
-                    nxt += 1
-                yield window.pop(0).result()
-        finally:
-            for f in window:
-                f.cancel()
 
 
 DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were made (events.content_digest)
@@ -226,40 +207,43 @@ DEFAULT_CONNECTIONS = 2  # parallel COPY streams: PostgreSQL ingests one stream 
 
 @dataclass
 class _Unit:
-    """One day of one table, streamed by one loader connection into its own staging table."""
+    """One day of one table, built part by part and streamed by one loader connection into its own staging
+    table."""
 
     table: Table
     day: dt.date
     first_id: int
     planned_rows: int  # the day's rows in the plan: the partition is [first_id, first_id + planned_rows)
     digest: str  # events.content_digest, recorded as the partition's comment
-    parts: queue.Queue[Encoded | None]
+    parts: list[events.Part]
     rows: int = 0
     fingerprints: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
     error: BaseException | None = None
-    closed: bool = False  # the loader has read the day's end marker (None)
-
-    def next_part(self) -> Encoded | None:
-        enc = self.parts.get()
-        if enc is None:
-            self.closed = True
-        return enc
+    submitted: int = 0  # parts handed to the build pool so far
 
     @property
     def staging(self) -> str:
         return self.table.staging_name(self.day)
 
 
+class _Stopped(Exception):
+    """Another loader failed: this one rolls its day back and stops."""
+
+
+Make = Callable[[events.Part], Encoded]
+
+
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
                 workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None,
-                source: Callable[[list[events.Part]], Iterator[Encoded]] | None = None,
+                make: Make | None = None,
                 replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
                 adopt: bool = False) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
-    source: given the parts in the order they are wanted (schedule()), yields them already encoded instead of
-    building them (the benchmark's ceiling).
+    make: returns a part ready to copy instead of building it (the benchmark's ceiling reads them from a file);
+    it runs on the build threads.
     replacing_core: `generate --only`: a function that replaces core tables in one transaction and runs the
     swap it is given inside it (load.load with before_commit). The staging tables then get no foreign keys
     into the core tables (they would point at the rows being replaced); the keys on the partitioned tables
@@ -290,10 +274,9 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
             try:
                 tc = time.perf_counter()
-                parts = schedule(plan, connections)
-                encoded = source(parts) if source is not None else _produce(streams, parts, workers, batch_rows)
-                units = _stage_all(target, schema, encoded, parts, plan, result, connections, on_progress,
-                                   streams.digest, core_keys=replacing_core is None)
+                build = make or functools.partial(_make, streams, batch_rows)
+                units = _stage_all(target, schema, build, schedule(plan, connections), plan, result, connections,
+                                   workers, on_progress, streams.digest, core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
 
@@ -328,118 +311,115 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     return result
 
 
-def _stage_all(target: Target, schema: str, encoded: Iterator[Encoded], parts: list[events.Part],
-               plan: events.Plan, result: EventLoad, connections: int,
-               on_progress: Callable[[str, int], None] | None, digest: str, *, core_keys: bool = True) -> list[_Unit]:
-    """Stream every day of every table into a committed staging table, on `connections` loader threads that
-    each keep one connection (and one malloc arena) for the whole run. `encoded` yields `parts` in order;
-    a day's unit opens at its first part and closes (end marker) at its last, so with schedule()'s order
-    every loader has a day open at once. Returns the units in plan order (parents first, then by day)."""
-    units: list[_Unit] = []
-    remaining: dict[tuple[str, dt.date], int] = {}
+def _make(streams: events.Streams, batch_rows: int, part: events.Part) -> Encoded:
+    return encode(events.build_checked(streams, part), batch_rows)
+
+
+def _stage_all(target: Target, schema: str, make: Make, parts: list[events.Part], plan: events.Plan,
+               result: EventLoad, connections: int, workers: int, on_progress: Callable[[str, int], None] | None,
+               digest: str, *, core_keys: bool = True) -> list[_Unit]:
+    """Stream every day of every table into a committed staging table. `connections` loader threads each keep
+    one connection (and one malloc arena) for the whole run and take days in schedule order; each loader
+    has its next PREFETCH parts built by the `workers` build threads while it copies, so no loader waits
+    on another's day. Returns the units in plan order (parents first, then by day)."""
+    units: dict[tuple[str, dt.date], _Unit] = {}
     for p in parts:
-        remaining[(p.table, p.day)] = remaining.get((p.table, p.day), 0) + 1
-    open_units: dict[tuple[str, dt.date], _Unit] = {}
+        if (p.table, p.day) not in units:
+            first, planned = plan.all_spans[p.table][p.day]
+            units[(p.table, p.day)] = _Unit(TABLES[p.table], p.day, first, planned, digest, [])
+        units[(p.table, p.day)].parts.append(p)
     work: queue.Queue[_Unit | None] = queue.Queue()
-    loaders = [threading.Thread(target=_loader, args=(target, schema, work, core_keys), name=f"datagen-copy-{i}",
-                                daemon=True) for i in range(connections)]
-    for th in loaders:
-        th.start()
+    for unit in units.values():
+        work.put(unit)
+    for _ in range(connections):
+        work.put(None)
+    stop = threading.Event()
+    lock = threading.Lock()
 
-    def failed() -> BaseException | None:
-        return next((u.error for u in units if u.error is not None), None)
-
-    try:
-        for enc in encoded:
-            part = enc.part
-            bad = [o for o in enc.outcomes if not o.passed]
-            if bad:
-                raise ValidationFailed("\n".join(
-                    [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
-                    + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
-                       f"{', '.join(map(str, o.sample))}" for o in bad]))
-            result.outcomes.extend(enc.outcomes)
-            key = (part.table, part.day)
-            unit = open_units.get(key)
-            if unit is None:
-                if (err := failed()) is not None:
-                    raise err
-                first, planned = plan.all_spans[part.table][part.day]
-                unit = _Unit(TABLES[part.table], part.day, first, planned, digest, queue.Queue(maxsize=1))
-                units.append(unit)
-                open_units[key] = unit
-                work.put(unit)
-            while True:  # hand the part over (at most one waits per day), noticing a loader that failed
-                try:
-                    unit.parts.put(enc, timeout=0.5)
-                    break
-                except queue.Full:
-                    if (err := failed()) is not None:
-                        raise err from None
-            del enc
-            remaining[key] -= 1
-            if remaining[key] == 0:
-                unit.parts.put(None)
-                del open_units[key]
+    def copied(part: events.Part) -> None:
+        with lock:
             result.rows[part.table] += part.rows
             if on_progress is not None:
                 on_progress(part.table, part.rows)
+
+    def failed() -> BaseException | None:
+        return next((u.error for u in units.values() if u.error is not None and not isinstance(u.error, _Stopped)),
+                    None)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datagen-build")
+    loaders = [threading.Thread(target=_loader, args=(target, schema, work, pool, make, stop, copied, core_keys),
+                                name=f"datagen-copy-{i}", daemon=True) for i in range(connections)]
+    try:
+        for th in loaders:
+            th.start()
+        for th in loaders:
+            while th.is_alive():
+                th.join(timeout=0.2)  # a short wait keeps Ctrl-C responsive
     finally:
-        ending = list(open_units.values())  # an early end: their loaders see too few rows and roll back
-        while ending:  # whichever loader holds a day consumes its queue first; the others may wait for one
-            for unit in list(ending):
-                try:
-                    unit.parts.put(None, timeout=0.05)
-                    ending.remove(unit)
-                except queue.Full:
-                    pass
-        close = getattr(encoded, "close", None)
-        if close is not None:
-            close()  # stop the build pool's prefetch window
-        for _ in loaders:
-            work.put(None)
+        stop.set()  # after a failure or an interrupt: the other loaders roll their days back
         for th in loaders:
             th.join()
+        pool.shutdown(wait=True, cancel_futures=True)
     if (err := failed()) is not None:
         raise err
     order = {table: i for i, table in enumerate(plan.parts)}
-    return sorted(units, key=lambda u: (order[u.table.key], u.day))
+    done = sorted(units.values(), key=lambda u: (order[u.table.key], u.day))
+    result.outcomes.extend(o for u in done for o in u.outcomes)
+    return done
 
 
-def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None], core_keys: bool = True) -> None:
-    """Load days from the work queue on one connection until told to stop; after a failure, only drain."""
+def _prefetch(pool: ThreadPoolExecutor, make: Make, unit: _Unit | None, ahead: deque[Future[Encoded]]) -> None:
+    """Keep the unit's next PREFETCH parts building."""
+    while unit is not None and unit.submitted < len(unit.parts) and len(ahead) < PREFETCH:
+        ahead.append(pool.submit(make, unit.parts[unit.submitted]))
+        unit.submitted += 1
+
+
+def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None], pool: ThreadPoolExecutor, make: Make,
+            stop: threading.Event, copied: Callable[[events.Part], None], core_keys: bool) -> None:
+    """Load days from the work queue on one connection until it is empty; stop at the first failure anywhere."""
     conn: psycopg.Connection[tuple[object, ...]] | None = None
-    broken = False
+    unit = work.get()
+    ahead: deque[Future[Encoded]] = deque()
+    _prefetch(pool, make, unit, ahead)
     try:
-        while (unit := work.get()) is not None:
-            if broken:
-                unit.error = unit.error or RuntimeError("an earlier load on this connection failed")
-                _drain(unit)
-                continue
+        while unit is not None:
+            following: list[tuple[_Unit | None, deque[Future[Encoded]]]] = []  # filled once the day is copied
             try:
+                if stop.is_set():
+                    raise _Stopped()
                 if conn is None:
                     conn = connect(target)
-                _load_unit(conn, schema, unit, core_keys=core_keys)
-            except BaseException as exc:  # handed to the dispatcher, which raises it in the main thread
+                _load_unit(conn, schema, unit, ahead, pool, make, stop, copied,
+                           functools.partial(_take_next, work, pool, make, following), core_keys=core_keys)
+            except BaseException as exc:  # the main thread raises it once every loader has stopped
                 unit.error = exc
-                broken = True
-                _drain(unit)
+                stop.set()
+                for f in (*ahead, *(f for _, fs in following for f in fs)):
+                    f.cancel()
+                return
+            unit, ahead = following[0]
     finally:
         if conn is not None:
             conn.close()
 
 
-def _drain(unit: _Unit) -> None:
-    """Consume a failed day's remaining parts, up to its end marker, so the dispatcher never blocks on it."""
-    while not unit.closed:
-        unit.next_part()
+def _take_next(work: queue.Queue[_Unit | None], pool: ThreadPoolExecutor, make: Make,
+               into: list[tuple[_Unit | None, deque[Future[Encoded]]]]) -> None:
+    """A day is copied: take the next one and start building it while that day's keys are added."""
+    unit, ahead = work.get(), deque[Future[Encoded]]()
+    _prefetch(pool, make, unit, ahead)
+    into.append((unit, ahead))
 
 
-def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit, *,
+def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit,
+               ahead: deque[Future[Encoded]], pool: ThreadPoolExecutor, make: Make, stop: threading.Event,
+               copied: Callable[[events.Part], None], after_copy: Callable[[], None], *,
                core_keys: bool = True) -> None:
     """COPY one day into its staging table, then add its primary key and foreign keys into the core tables
     (so ATTACH later only links them: no scan, no second validation), and commit. Without core_keys the
-    foreign keys are left to the attach (the core tables are being replaced in the same transaction)."""
+    foreign keys are left to the attach (the core tables are being replaced in the same transaction).
+    A part that fails its checks, or a failure elsewhere (stop), rolls the day back."""
     s, t, stg = sql.Identifier(schema), unit.table, sql.Identifier(unit.staging)
     final = t.partition_name(unit.day)
     with conn.transaction(), conn.cursor() as cur:
@@ -460,11 +440,25 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         pause = fault_pause(t.key)
         with cur.copy(stmt) as copy:
             copy.write(PGCOPY_HEADER)
-            while (enc := unit.next_part()) is not None:
+            while ahead:
+                enc = ahead.popleft().result()
+                _prefetch(pool, make, unit, ahead)
+                if stop.is_set():
+                    raise _Stopped()
+                part = enc.part
+                bad = [o for o in enc.outcomes if not o.passed]
+                if bad:
+                    raise ValidationFailed("\n".join(
+                        [f"partition {part.table} {part.day} block {part.block} failed its checks; "
+                         "nothing was written:"]
+                        + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
+                           f"{', '.join(map(str, o.sample))}" for o in bad]))
                 copy.write(enc.body)
-                unit.rows += enc.part.rows
+                unit.rows += part.rows
                 unit.fingerprints.append(enc.fingerprint)
+                unit.outcomes.extend(enc.outcomes)
                 del enc  # let the buffer go before waiting for the next one
+                copied(part)
                 if pause:
                     copy.write(b"")
                     time.sleep(pause)
@@ -472,6 +466,7 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
             copy.write(PGCOPY_TRAILER)
         if unit.rows != unit.planned_rows:  # the plan and the builders disagree: a bug, never user input
             raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
+        after_copy()
         cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
             s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
         cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
