@@ -90,3 +90,16 @@ def connect(target: Target) -> psycopg.Connection[tuple[object, ...]]:
             hint="check that the server is running and that DATABASE_URL names the right host, port, user "
                  "and database; unset DATABASE_URL and PG* variables to use the embedded server",
         ) from None
+
+
+def load_failed(exc: psycopg.Error, target: Target) -> DatabaseError:
+    """What a failed load says. The transaction rolled back either way, so the previous data is intact; a
+    statement the server cancelled (statement_timeout, pg_cancel_backend) is the server refusing the load,
+    not a lost connection, although psycopg classes both as OperationalError."""
+    text = str(exc).strip()
+    first = redact(text.splitlines()[0]) if text else repr(exc)
+    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
+        return DatabaseError(f"lost the connection to {describe(target.conninfo)} during the load; the "
+                             f"transaction was rolled back and the previous data is intact: {first}",
+                             hint="re-run the command once the server is reachable")
+    return DatabaseError(f"PostgreSQL refused the load; nothing was changed: {first}")

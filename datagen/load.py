@@ -22,7 +22,7 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from datagen.db import Target, connect, describe, redact
+from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError
 from datagen.tables import CORE_TABLES, TABLES, Table, dependents
 
@@ -146,15 +146,8 @@ def load(
     except psycopg.errors.ForeignKeyViolation as exc:
         raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
                             f"{redact(str(exc).splitlines()[0])}") from None
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"lost the connection to {describe(target.conninfo)} during the load; the transaction was rolled "
-            f"back and the previous data is intact: {redact(str(exc).strip().splitlines()[0])}",
-            hint="re-run the command once the server is reachable",
-        ) from None
     except psycopg.Error as exc:
-        raise DatabaseError(f"PostgreSQL refused the load; nothing was changed: "
-                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+        raise load_failed(exc, target) from None
     return LoadResult(rows=rows, copy_seconds=copy_s, constraint_seconds=constraint_s,
                       total_seconds=time.perf_counter() - t0, replaced_rows=replaced)
 

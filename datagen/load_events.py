@@ -30,7 +30,7 @@ from psycopg import sql
 from datagen import events
 from datagen._copy_binary import encode_by_layout
 from datagen.checks import Outcome
-from datagen.db import Target, connect, describe, redact
+from datagen.db import Target, connect, describe, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
 from datagen.generate import Generated
 from datagen.load import (
@@ -45,7 +45,7 @@ from datagen.load import (
     remove_partition,
 )
 from datagen.manifest import combine
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, ancestors
 
 PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
 PGCOPY_TRAILER = b"\xff\xff"
@@ -127,7 +127,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     try:
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
-                _check_parents(cur, schema, gen)
+                _check_parents(cur, schema, gen, set(plan.parts))
             present = _relkinds(cur, schema, [TABLES[t] for t in plan.parts])
             replaced = 0
             for key in plan.parts:
@@ -157,14 +157,15 @@ def _relkinds(cur: Cursor, schema: str, tables: list[Table]) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in cur.fetchall()}
 
 
-def _check_parents(cur: Cursor, schema: str, gen: Generated) -> None:
-    """The core tables in the database must be the ones this config and seed generate: events join them."""
+def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -> None:
+    """The core tables the event tables depend on (foreign keys, derived_from; for tap events accounts,
+    locations and devices) must be in the database as this config and seed generate them: events join them."""
     kinds = _relkinds(cur, schema, list(CORE_TABLES))
     missing = [t.name for t in CORE_TABLES if t.name not in kinds]
     if missing:
         raise RefusedError(f"schema {schema} has no {', '.join(missing)}: events reference the core entities; "
                            "nothing was changed", hint="run `just generate` first (same --config and --schema)")
-    for t in CORE_TABLES:
+    for t in ancestors(tables):
         check_columns(cur, schema, t)
         keys = [c for c in (t.primary_key, *(fk.column for fk in t.foreign_keys), "created_at") if c]
         if t.key == "devices":
@@ -269,7 +270,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:
-                    _check_parents(cur, schema, streams.gen)
+                    _check_parents(cur, schema, streams.gen, set(plan.parts))
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
             try:
@@ -297,14 +298,8 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                             f"{redact(str(exc).splitlines()[0])}",
                             hint="regenerate the whole event range (`just generate-events` without --start/--end "
                                  "or --tables); if the core tables changed, run `just generate` first") from None
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(
-            f"lost the connection to {describe(target.conninfo)} during the load; the previous data is intact: "
-            f"{redact(str(exc).strip().splitlines()[0])}",
-            hint="re-run the command once the server is reachable") from None
     except psycopg.Error as exc:
-        raise DatabaseError(f"PostgreSQL refused the load; nothing was changed: "
-                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+        raise load_failed(exc, target) from None
     for u in units:
         result.partitions[u.table.key][u.day] = (u.first_id, u.rows, combine(u.fingerprints))
     result.total_seconds = time.perf_counter() - t0

@@ -386,6 +386,19 @@ def dependency_closure(keys: set[str], *, derived: bool = True) -> dict[str, str
     return {t.key: why[t.key] for t in CORE_TABLES + EVENT_TABLES if t.key in why}
 
 
+def ancestors(keys: set[str]) -> list[Table]:
+    """The core tables that keys depend on, directly or through each other (foreign keys and derived_from),
+    in load order."""
+    seen: set[str] = set()
+    todo = list(keys)
+    while todo:
+        for parent, _ in parents_of(TABLES[todo.pop()]):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return [t for t in CORE_TABLES if t.key in seen]
+
+
 def dependents(keys: set[str], *, derived: bool = False) -> list[Table]:
     """Tables outside keys that depend on keys (directly or through each other): by foreign key, and with
     derived, also through derived_from."""

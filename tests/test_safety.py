@@ -235,7 +235,9 @@ def test_a_statement_timeout_fails_clearly_and_changes_nothing(
     capsys.readouterr()
     assert run("generate", "--config", str(b), "--schema", schema, "--yes") == 2
     err = capsys.readouterr().err
-    assert "statement timeout" in err and "nothing was changed" in err
+    # with a 1 ms timeout PostgreSQL sometimes reports the cancel as "due to user request" (the timeout
+    # fired as the statement ended): either way the cancel is named
+    assert "canceling statement due to" in err and "nothing was changed" in err and "Traceback" not in err
     monkeypatch.delenv("PGOPTIONS")
     assert prints(db_env, schema, CORE_TABLES) == before
 
