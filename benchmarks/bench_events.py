@@ -209,23 +209,25 @@ def main() -> int:
     machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()})"
     command = f"`python benchmarks/bench_events.py --rows {args.rows}`"
     lines = [f"| {dt.date.today()} | {machine} | {command} | {r['rows']:,} ({r['days']}) | "
-             f"{r['e2e_rows_s']:,.0f} | {r['e2e_after_startup_rows_s']:,.0f} | {r['ceiling_load_rows_s']:,.0f} | {r['ratio_load']:.2f}x | "
+             f"{r['e2e_rows_s']:,.0f} | {r['e2e_after_startup_rows_s']:,.0f} | {r['ceiling_load_rows_s']:,.0f} | "
+             f"{r['ratio_load']:.2f}x | "
              f"{r['ceiling_copy_rows_s']:,.0f} | {r['ratio_copy']:.2f}x | {r['gen_rows_s']:,.0f} | "
              f"{r['gen_check_encode_rows_s']:,.0f} | {r['e2e_peak_rss_mb']:,.0f} MB |" for r in results]
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "command": command, "results": results}, indent=2))
     if not args.no_record:
-        table = ("| date | machine | command | rows (days) | e2e rows/s | e2e after start-up | load ceiling rows/s | e2e / load ceiling "
+        table = ("| date | machine | command | rows (days) | e2e rows/s | e2e after start-up | load ceiling rows/s "
+                 "| e2e / load ceiling "
                  "| COPY ceiling rows/s | e2e / COPY ceiling | generation rows/s | gen + check + encode rows/s "
                  "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         add_to_section("## Tap events end to end against the load ceilings",
                        "e2e: `generate-events --tables tap_events` in a fresh process (plan, build, check, encode, "
                        "COPY on 2 connections, primary and foreign keys, swap); e2e after start-up: the command's "
-                       "own total stage, the same work without interpreter start-up and imports. Load ceiling: the same loader fed "
-                       "pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a bare table, "
-                       "no keys. Generation: build only / build + checks + fingerprint + encode, one thread, "
-                       "no database.\n",
+                       "own total stage, the same work without interpreter start-up and imports. Load ceiling: the "
+                       "same loader fed pre-encoded rows. COPY ceiling: one binary COPY of the pre-encoded rows into a "
+                       "bare table, no keys. Generation: build only / build + checks + fingerprint + encode, one "
+                       "thread, no database.\n",
                        f"\nRun {dt.date.today()}, commit {commit()}:\n\n" + table + "\n".join(lines),
                        before="Notes on these runs:")
     return 0
