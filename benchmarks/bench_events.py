@@ -191,6 +191,8 @@ def main() -> int:
                                                   connections=args.connections, make=_replayer(fd, index))
             finally:
                 os.close(fd)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CHECKPOINT")  # the load ceiling's dirty pages and WAL are not the COPY's to pay
             copy_s = _copy_ceiling(url, data, index)
             _drop_events(url)
             e2e_s, inner_s, e2e_rss = _e2e(cfg_path, url, args.connections, args.workers, tmpdir / "out.txt")

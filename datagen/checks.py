@@ -441,9 +441,10 @@ def _device_life(f: Frames, cfg: Config) -> _DeviceLife:
         pl.col("id").alias("device_id"), pl.col("created_at").alias("_from"),
         pl.min_horizontal(pl.col("last_seen_at"), pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
         .alias("_stop"))
-    _last_life = _DeviceLife(f["devices"], f["accounts"], cfg.end, life, _key_index(life["device_id"]),
-                             life["_from"].dt.epoch("us").to_numpy(), life["_stop"].dt.epoch("us").to_numpy())
-    return _last_life
+    made = _DeviceLife(f["devices"], f["accounts"], cfg.end, life, _key_index(life["device_id"]),
+                       life["_from"].dt.epoch("us").to_numpy(), life["_stop"].dt.epoch("us").to_numpy())
+    _last_life = made  # another build thread may replace it at once: return our own
+    return made
 
 
 def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:

@@ -92,13 +92,19 @@ def connect(target: Target) -> psycopg.Connection[tuple[object, ...]]:
         ) from None
 
 
+def _connection_lost(exc: psycopg.Error) -> bool:
+    """No answer from the server (no SQLSTATE), a connection exception (class 08) or the backend shut down
+    (57P01-57P03). psycopg also classes cancelled statements, lock timeouts, deadlocks, a full disk and too
+    many connections as OperationalError: those are the server refusing the load over a working connection."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 def load_failed(exc: psycopg.Error, target: Target) -> DatabaseError:
-    """What a failed load says. The transaction rolled back either way, so the previous data is intact; a
-    statement the server cancelled (statement_timeout, pg_cancel_backend) is the server refusing the load,
-    not a lost connection, although psycopg classes both as OperationalError."""
+    """What a failed load says. The transaction rolled back either way, so the previous data is intact."""
     text = str(exc).strip()
     first = redact(text.splitlines()[0]) if text else repr(exc)
-    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
+    if _connection_lost(exc):
         return DatabaseError(f"lost the connection to {describe(target.conninfo)} during the load; the "
                              f"transaction was rolled back and the previous data is intact: {first}",
                              hint="re-run the command once the server is reachable")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import queue
 import threading
 import time
@@ -88,32 +87,19 @@ def encode(built: events.Built, batch_rows: int) -> Encoded:
     return Encoded(built.part, built.fingerprint, built.outcomes, body[:-len(PGCOPY_TRAILER)])
 
 
-def schedule(plan: events.Plan, connections: int) -> list[events.Part]:
-    """The order partitions are built and handed to the loaders: the days of `connections` loaders interleaved
-    part by part (the open day with the fewest rows handed out goes next), so every connection copies at once
-    instead of waiting for the previous day's last part. Parts without rows are left out: nothing to build,
-    check or copy. The order changes no byte of any table: each part's rows depend only on the part."""
+def load_days(plan: events.Plan) -> list[list[events.Part]]:
+    """The days to load, in plan order (parents first, then by day), each as its parts with rows in block
+    order. Parts without rows are left out: nothing to build, check or copy. Loaders take the days in this
+    order, and each builds its own day's next parts ahead (_stage_all); the order changes no byte of any
+    table, since each part's rows depend only on the part."""
     days: list[list[events.Part]] = []
-    for table in plan.parts:  # plan order: parents first
+    for table in plan.parts:
         by_day: dict[dt.date, list[events.Part]] = {}
         for p in plan.parts[table]:
             if p.rows:
                 by_day.setdefault(p.day, []).append(p)
         days.extend(by_day.values())
-    waiting = iter(days)
-    slots: list[list[events.Part]] = [list(d) for d in itertools.islice(waiting, max(connections, 1))]
-    handed = [(0, k) for k in range(len(slots))]  # per open day: rows handed out, then when it opened
-    opened = len(slots)
-    order: list[events.Part] = []
-    while any(slots):
-        i = min((k for k, parts in enumerate(slots) if parts), key=lambda k: handed[k])
-        part = slots[i].pop(0)
-        order.append(part)
-        handed[i] = (handed[i][0] + part.rows, handed[i][1])
-        if not slots[i]:
-            slots[i], handed[i] = list(next(waiting, [])), (0, opened)
-            opened += 1
-    return order
+    return days
 
 
 DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were made (events.content_digest)
@@ -276,7 +262,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
             try:
                 tc = time.perf_counter()
                 build = make or functools.partial(_make, streams, batch_rows)
-                units = _stage_all(target, schema, build, schedule(plan, connections), plan, result, connections,
+                units = _stage_all(target, schema, build, load_days(plan), plan, result, connections,
                                    workers, on_progress, streams.digest, core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
@@ -310,19 +296,19 @@ def _make(streams: events.Streams, batch_rows: int, part: events.Part) -> Encode
     return encode(events.build_checked(streams, part), batch_rows)
 
 
-def _stage_all(target: Target, schema: str, make: Make, parts: list[events.Part], plan: events.Plan,
+def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.Part]], plan: events.Plan,
                result: EventLoad, connections: int, workers: int, on_progress: Callable[[str, int], None] | None,
                digest: str, *, core_keys: bool = True) -> list[_Unit]:
     """Stream every day of every table into a committed staging table. `connections` loader threads each keep
-    one connection (and one malloc arena) for the whole run and take days in schedule order; each loader
-    has its next PREFETCH parts built by the `workers` build threads while it copies, so no loader waits
-    on another's day. Returns the units in plan order (parents first, then by day)."""
+    one connection (and one malloc arena) for the whole run and take the days in order; each loader has its
+    next PREFETCH parts built by the `workers` build threads while it copies (and the next day's first parts
+    while a day's keys are added), so no loader waits on another's day. Returns the units in plan order
+    (parents first, then by day)."""
     units: dict[tuple[str, dt.date], _Unit] = {}
-    for p in parts:
-        if (p.table, p.day) not in units:
-            first, planned = plan.all_spans[p.table][p.day]
-            units[(p.table, p.day)] = _Unit(TABLES[p.table], p.day, first, planned, digest, [])
-        units[(p.table, p.day)].parts.append(p)
+    for parts in days:
+        first, planned = plan.all_spans[parts[0].table][parts[0].day]
+        units[(parts[0].table, parts[0].day)] = _Unit(TABLES[parts[0].table], parts[0].day, first, planned, digest,
+                                                      parts)
     work: queue.Queue[_Unit | None] = queue.Queue()
     for unit in units.values():
         work.put(unit)
@@ -344,19 +330,24 @@ def _stage_all(target: Target, schema: str, make: Make, parts: list[events.Part]
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datagen-build")
     loaders = [threading.Thread(target=_loader, args=(target, schema, work, pool, make, stop, copied, core_keys),
                                 name=f"datagen-copy-{i}", daemon=True) for i in range(connections)]
+    started: list[threading.Thread] = []
     try:
         for th in loaders:
             th.start()
+            started.append(th)
         for th in loaders:
             while th.is_alive():
                 th.join(timeout=0.2)  # a short wait keeps Ctrl-C responsive
     finally:
         stop.set()  # after a failure or an interrupt: the other loaders roll their days back
-        for th in loaders:
+        for th in started:
             th.join()
         pool.shutdown(wait=True, cancel_futures=True)
     if (err := failed()) is not None:
         raise err
+    short = [u for u in units.values() if u.rows != u.planned_rows]
+    if short:  # a loader died outside its day (it records no error): never swap in a partial window
+        raise AssertionError(f"{len(short)} day(s) were not loaded, first {short[0].table.key} {short[0].day}")
     order = {table: i for i, table in enumerate(plan.parts)}
     done = sorted(units.values(), key=lambda u: (order[u.table.key], u.day))
     result.outcomes.extend(o for u in done for o in u.outcomes)

@@ -175,26 +175,10 @@ def plans(draw: st.DrawFn) -> events.Plan:
     return events.Plan((day0, day0), parts, {}, {}, {})
 
 
-@given(plan=plans(), connections=st.integers(1, 4))
-def test_schedule_interleaves_at_most_one_day_per_connection(plan: events.Plan, connections: int) -> None:
-    order = load_events.schedule(plan, connections)
+@given(plan=plans())
+def test_load_days_are_the_parts_with_rows_grouped_by_day_in_plan_order(plan: events.Plan) -> None:
+    days = load_events.load_days(plan)
     nonempty = [p for t in plan.parts for p in plan.parts[t] if p.rows]
-    assert sorted(order, key=nonempty.index) == nonempty  # every part with rows, once; no empty part
-    open_days: set[tuple[str, dt.date]] = set()
-    left = {(p.table, p.day): sum(1 for q in nonempty if (q.table, q.day) == (p.table, p.day)) for p in nonempty}
-    started = []
-    for p in order:
-        key = (p.table, p.day)
-        if key not in open_days and left[key] == sum(1 for q in nonempty if (q.table, q.day) == key):
-            started.append(key)
-        open_days.add(key)
-        assert len(open_days) <= connections  # each loader copies one day; none waits on an unopened one
-        left[key] -= 1
-        if left[key] == 0:
-            open_days.remove(key)
-    assert started == list(dict.fromkeys((p.table, p.day) for p in nonempty))  # days open in plan order
-    for key in left:  # a day's parts stay in block order
-        blocks = [p.block for p in order if (p.table, p.day) == key]
-        assert blocks == sorted(blocks)
-    if connections == 1:
-        assert order == nonempty
+    assert [p for day in days for p in day] == nonempty  # every part with rows once, plan and block order
+    assert all(day and {(p.table, p.day) for p in day} == {(day[0].table, day[0].day)} for day in days)
+    assert len({(day[0].table, day[0].day) for day in days}) == len(days)  # one entry per day

@@ -25,7 +25,7 @@ from psycopg import sql
 from datagen import readback
 from datagen.cli import main
 from datagen.config import load_config
-from datagen.db import Target
+from datagen.db import Target, load_failed
 from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
@@ -191,7 +191,7 @@ def test_a_dropped_connection_mid_copy_fails_clearly_and_changes_nothing(
     assert prints(db_env, schema, CORE_TABLES + EVENT_TABLES) == before
     code, err = _terminate_during_copy(db_env, ["generate-events", "--config", str(a), "--schema", schema, "--yes"],
                                        "tap_events:3", f'COPY "{schema}"."app_database_tap_events_p')
-    assert code == 2 and "Traceback" not in err and ("connection" in err or "terminat" in err), err
+    assert code == 2 and "Traceback" not in err and "lost the connection" in err and "data is intact" in err, err
     assert prints(db_env, schema, CORE_TABLES + EVENT_TABLES) == before
     assert run("generate-events", "--config", str(a), "--schema", schema, "--yes") == 0  # the re-run succeeds
     assert prints(db_env, schema, CORE_TABLES + EVENT_TABLES) == before
@@ -223,6 +223,24 @@ def test_two_runs_at_once_queue_and_never_interleave(db_env: str, schema: str,
     assert slow.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
     assert waited  # the second run queued on the schema's advisory lock while the first held it
     assert prints(db_env, schema, CORE_TABLES) == want_b  # the second committed last: all of it, nothing of the first
+
+
+@pytest.mark.parametrize(("error", "lost"), [
+    (psycopg.OperationalError("server closed the connection unexpectedly"), True),  # no SQLSTATE: no answer
+    (psycopg.errors.AdminShutdown("terminating connection due to administrator command"), True),
+    (psycopg.errors.ConnectionFailure("connection failure"), True),
+    (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), False),
+    (psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"), False),
+    (psycopg.errors.DeadlockDetected("deadlock detected"), False),
+    (psycopg.errors.DiskFull("could not extend file"), False),
+])
+def test_a_failed_load_names_a_lost_connection_apart_from_a_refusal(error: psycopg.Error, lost: bool) -> None:
+    msg = str(load_failed(error, Target("postgresql://u:secret@db.example:5433/x", "DATABASE_URL")))
+    assert str(error) in msg and "secret" not in msg
+    if lost:
+        assert "lost the connection to db.example:5433/x" in msg and "previous data is intact" in msg
+    else:
+        assert msg.startswith("PostgreSQL refused the load; nothing was changed")
 
 
 def test_a_statement_timeout_fails_clearly_and_changes_nothing(
