@@ -146,6 +146,26 @@ def test_encoder_refuses_rows_that_break_the_layout_contract() -> None:
         encode_by_layout(ok.with_columns(a=pl.Series([1, None], dtype=pl.Int32)), same)
 
 
+def test_layout_encoder_writes_the_bytes_pgpq_writes_for_the_same_rows(streams: events.Streams,
+                                                                       whole: events.Plan) -> None:
+    """The numpy encoder against an independent one: for a real tap-event partition, its bytes equal pgpq's
+    for the same rows in the order it writes them (grouped by layout, stable)."""
+    import numpy as np
+    import pgpq
+
+    from datagen._copy_binary import encode_by_layout
+
+    part = max(whole.parts["tap_events"], key=lambda p: p.rows)
+    built = events.build_checked(streams, part)
+    assert built.layout is not None and built.frame["volume_ml"].null_count() > 0  # NULLs and several layouts
+    assert len(np.unique(built.layout)) > 3
+    ours = bytes(encode_by_layout(built.frame, built.layout))
+    arrow = built.frame[np.argsort(built.layout, kind="stable")].to_arrow()
+    enc = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+    theirs = enc.write_header() + b"".join(enc.write_batch(b) for b in arrow.to_batches()) + enc.finish()
+    assert ours == theirs[len(load_events.PGCOPY_HEADER):-len(load_events.PGCOPY_TRAILER)]
+
+
 def test_sessions_and_page_views_are_always_selected_together() -> None:
     assert events.event_tables(("user_sessions",)) == ("user_sessions", "page_views")
     assert events.event_tables(("page_views", "tap_events")) == ("tap_events", "user_sessions", "page_views")
