@@ -1,8 +1,9 @@
 """Stage 3 for the event streams: stream partitions into PostgreSQL and swap them in, in one transaction.
 
-Build threads build, check, fingerprint and encode partitions a bounded window ahead (memory stays flat),
-this thread hands them out day by day, and loader threads, one connection each, COPY every day into its
-own staging table with its id-range CHECK, primary key and foreign keys into the core tables, and commit.
+Loader threads, one connection each, take the days in plan order; each has its day's next parts built,
+checked, fingerprinted and encoded on the build threads a bounded window ahead (memory stays flat) while it
+COPYs the day into its own staging table with its id-range CHECK, then adds the primary key and foreign keys
+into the core tables, and commits.
 Only at the end does one transaction detach and drop the replaced day partitions and attach the staged
 ones (PostgreSQL reuses the validated keys; page views' keys into sessions are checked on attach). A failure
 or a kill at any moment leaves every visible table exactly as it was; staging tables left behind are
