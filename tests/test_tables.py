@@ -6,7 +6,7 @@ import psycopg
 from psycopg import sql
 
 from datagen.load import ddl
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors
 
 
 def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
@@ -79,3 +79,12 @@ def test_day_of_inverts_partition_name() -> None:
     for name in ("app_database_tap_events_archive", "app_database_tap_events_p20251399", t.staging_name(day),
                  TABLES["page_views"].partition_name(day), "app_database_tap_events_p2025062"):
         assert t.day_of(name) is None, name
+
+
+def test_ancestors_are_the_core_tables_events_depend_on_in_load_order() -> None:
+    # generate-events compares exactly these with the config's frames before loading
+    assert [t.key for t in ancestors({"tap_events"})] == ["accounts", "locations", "devices"]
+    assert [t.key for t in ancestors({"user_sessions"})] == ["accounts", "users"]
+    every = [t.key for t in ancestors({t.key for t in EVENT_TABLES})]
+    assert every == [t.key for t in CORE_TABLES if t.key in every]  # load order
+    assert "subscriptions" not in every and "device_maintenance_logs" not in every  # no event reads them
