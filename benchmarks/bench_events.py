@@ -5,10 +5,12 @@ For each volume N (default 1M and 10M; `--rows 1M,10M,100M` for the full series)
 days, and measures on the same PostgreSQL and the same table layout:
 
 - e2e: `python -m datagen generate-events --tables tap_events` as a user runs it (a fresh process: plan,
-  build, check, encode, COPY on parallel connections, keys, swap), wall time and peak RSS;
+  build, check, encode, COPY on parallel connections, keys, swap), wall time and peak RSS, and the command's
+  own `total` stage (the same work without interpreter start-up and imports);
 - ceiling (load): the same loader fed with rows encoded beforehand and read back from a file (COPY,
   primary keys, foreign keys, swap): what the database side costs with generation taken away;
-- ceiling (COPY): one connection, one binary COPY of the pre-encoded rows into a bare table, no keys;
+- ceiling (COPY): one connection, one binary COPY of the pre-encoded rows into a bare table, no keys, after
+  a CHECKPOINT;
 - generation alone, no database: build only, and build + checks + fingerprint + encoding (one thread).
 
 Ratios are to ceilings measured in the same run, since absolute times on these shared machines drift.
@@ -81,7 +83,12 @@ def _drop_events(url: str) -> None:
         for t in reversed(EVENT_TABLES):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(sql.Identifier(SCHEMA),
                                                                                sql.Identifier(t.name)))
-        conn.execute("CHECKPOINT")  # start every measurement with the same WAL state
+    _checkpoint(url)  # start every measurement with the same WAL state
+
+
+def _checkpoint(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 def _e2e(cfg_path: Path, url: str, connections: int, workers: int, out: Path) -> tuple[float, float, int]:
@@ -191,8 +198,7 @@ def main() -> int:
                                                   connections=args.connections, make=_replayer(fd, index))
             finally:
                 os.close(fd)
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("CHECKPOINT")  # the load ceiling's dirty pages and WAL are not the COPY's to pay
+            _checkpoint(url)  # the load ceiling's dirty pages and WAL are not the COPY's to pay
             copy_s = _copy_ceiling(url, data, index)
             _drop_events(url)
             e2e_s, inner_s, e2e_rss = _e2e(cfg_path, url, args.connections, args.workers, tmpdir / "out.txt")

@@ -145,8 +145,9 @@ def _relkinds(cur: Cursor, schema: str, tables: list[Table]) -> dict[str, str]:
 
 
 def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -> None:
-    """The core tables the event tables depend on (foreign keys, derived_from; for tap events accounts,
-    locations and devices) must be in the database as this config and seed generate them: events join them."""
+    """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
+    derived_from; for tap events accounts, locations and devices) must hold what this config and seed
+    generate: events join them."""
     kinds = _relkinds(cur, schema, list(CORE_TABLES))
     missing = [t.name for t in CORE_TABLES if t.name not in kinds]
     if missing:
