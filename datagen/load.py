@@ -249,7 +249,11 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, fr
           on_progress: Callable[[str, int], None] | None) -> None:
     arrow = frame.select(table.column_names).to_arrow()
     encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
-    stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(
+    # FREEZE: the table was truncated (or created) in this transaction, so rows are written frozen and
+    # all-visible. Without it the first read after the load (the next run's row count, validate, dbt) sets
+    # hint bits on every page, which with data checksums (the embedded server's) is a full-page WAL image
+    # per page: as much WAL as the data, measured, and the pages written again.
+    stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
         sql.Identifier(schema), sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names))
     pause = fault_pause(table.key)

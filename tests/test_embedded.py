@@ -366,3 +366,54 @@ def test_a_full_disk_is_named_and_leaves_nothing_half_made(base: Path) -> None:
         assert not (home / "pg" / "data.new").exists() and not (home / "pg" / "data").exists()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _wal_and_size(url: str, args: list[str], schema: str, env: dict[str, str]) -> tuple[int, int]:
+    """WAL bytes written by `python -m datagen ARGS`, and the bytes the schema's tables then hold."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # the same start every time: every page touched costs one full-page image
+        before = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        result = subprocess.run([sys.executable, "-m", "datagen", *args], env=env, capture_output=True, text=True,
+                                timeout=300, check=False)
+        assert result.returncode == 0, result.stderr
+        after = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        size = conn.execute("SELECT sum(pg_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'", (schema,)).fetchone()
+    assert before is not None and after is not None and size is not None
+    return int(after[0] - before[0]), int(size[0])
+
+
+@pytest.mark.db
+def test_bulk_loads_write_no_wal_for_the_rows(home: Path, url: str, config_dict: dict[str, object],
+                                              tmp_path: Path) -> None:
+    """With wal_level=minimal, the rows COPYed into generate's truncated core tables (the shipped config) and
+    into generate-events' staging days (a small config) are not WAL-logged; with PostgreSQL's defaults (the
+    control) they are."""
+    from tests.fix_db import small_config
+
+    small = small_config(config_dict, tmp_path / "small.yaml")  # type: ignore[arg-type]
+    # wal_skip_threshold=0: the small config's tables too are synced at commit rather than WAL-logged, as
+    # tables over the default threshold (2 MB) are.
+    env = {**_clean_env(), "DATABASE_URL": url, "DATAGEN_HOME": str(tmp_path / "dg"),
+           "PGOPTIONS": "-c wal_skip_threshold=0"}
+    core = ["--schema", "wal_core", "--yes", "--no-progress"]
+    events = ["--config", str(small), "--schema", "wal_events", "--yes", "--no-progress"]
+    try:
+        figures = {}
+        for label, settings in (("defaults", {}), ("tuned", BULK_LOAD_SETTINGS)):
+            ensure_server(home, settings=settings)
+            _wal_and_size(url, ["generate", *core], "wal_core", env)  # creates the tables
+            figures[label, "generate"] = _wal_and_size(url, ["generate", *core], "wal_core", env)  # TRUNCATE, COPY
+            _wal_and_size(url, ["generate", *events], "wal_events", env)
+            figures[label, "generate-events"] = _wal_and_size(url, ["generate-events", *events], "wal_events", env)
+        for command in ("generate", "generate-events"):
+            wal_default, size = figures["defaults", command]
+            wal_tuned, _ = figures["tuned", command]
+            assert wal_default > 0.8 * size, (command, figures)  # the control: the rows are in the WAL
+            assert wal_tuned < 0.15 * size, (command, figures)  # what is left: catalog changes
+        print(figures)
+    finally:
+        ensure_server(home)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS wal_core CASCADE")
+            conn.execute("DROP SCHEMA IF EXISTS wal_events CASCADE")
