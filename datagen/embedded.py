@@ -213,12 +213,21 @@ def _existing_folder(home: Path) -> Path | None:
     """The server folder this home already has: its own pg/, or its relocated folder (even if the symlink
     to it was removed with .datagen); never one that belongs to another home (a copied clone's symlink)."""
     local = home / "pg"
-    if local.is_dir() and not local.is_symlink():
+    if _is_dir(local) and not local.is_symlink():
         return local
+    if os.geteuid() != 0:
+        return None  # only root relocates, and SYSTEM_DIR is closed to everyone else
     relocated = _relocated_folder(home)
-    if relocated.is_dir() and _belongs_to(relocated, home):
+    if _is_dir(relocated) and _belongs_to(relocated, home):
         return relocated
     return None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a folder we may not enter: not ours to use
+        return False
 
 
 def _choose_folder(home: Path, entry: pwd.struct_passwd | None, *, default: bool) -> Path:
