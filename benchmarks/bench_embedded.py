@@ -9,7 +9,7 @@ tap events COPYed by the server from a file into a new table, with its primary k
 interleaved round by round (defaults, then each setting, then all) so that a slow hour of the machine hits
 them alike; the figure per variant is the median of --runs rounds, after one untimed warm-up round. Ratios
 are to the defaults measured in the same run.
-Usage: python benchmarks/bench_embedded.py [--runs 3] [--variants defaults,tuned] [--no-record]
+Usage: python benchmarks/bench_embedded.py [--runs 3] [--variants defaults,wal_level=minimal] [--no-record]
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / "benchmarks" / "out" / "embedded-home"
 DAY = "20250623"  # the first day of the shipped events.range
 TARGET = 1.15  # the issue's target: tuned generate-events at least 1.15x the defaults
+KEEP = 1.05  # a setting is kept only where it measures at least this (median of 3) on generate-events
 
 VARIANTS: dict[str, Mapping[str, str]] = {
     "defaults": {},
-    "wal_level=minimal": {"wal_level": "minimal", "max_wal_senders": "0"},
+    "wal_level=minimal": embedded.MINIMAL_WAL,
     "max_wal_size=8GB": {"max_wal_size": "8GB"},
     "maintenance_work_mem=512MB": {"maintenance_work_mem": "512MB"},
     "all three": {"wal_level": "minimal", "max_wal_senders": "0", "max_wal_size": "8GB",
                   "maintenance_work_mem": "512MB"},
-    "tuned": embedded.BULK_LOAD_SETTINGS,
 }
+if embedded.BULK_LOAD_SETTINGS:  # what datagen ships, when it ships anything but the defaults
+    VARIANTS["shipped"] = embedded.BULK_LOAD_SETTINGS
 
 
 def _wal_lsn(url: str) -> int:
@@ -177,11 +179,14 @@ def main() -> int:
             f"{statistics.median(v for _, v in cpu[name]):.1f} s | "
             f"{statistics.median(busy[name]):.2f} | {statistics.median(db_alone[name]):.2f} s | "
             f"{statistics.median(db_alone['defaults']) / statistics.median(db_alone[name]):.2f}x |")
-    tuned = base["generate-events"] / statistics.median(times["tuned"]["generate-events"]) if "tuned" in names else 0
+    ratios = {n: base["generate-events"] / statistics.median(times[n]["generate-events"]) for n in names}
+    verdicts = "; ".join(f"{n} {r:.2f}x ({'keep' if r >= KEEP else 'below'} the {KEEP}x bar)"
+                         for n, r in ratios.items() if n != "defaults")
     header = (f"{dt.date.today()}, {platform.node()} ({os.cpu_count()} cores), commit {commit()}, "
               f"`python benchmarks/bench_embedded.py --runs {args.runs}`: default config, {core_rows:,} core rows, "
               f"{event_rows:,} event rows; median of {args.runs} interleaved rounds after a warm-up"
-              + (f"; tuned generate-events {tuned:.2f}x the defaults (target {TARGET}x)" if tuned else ""))
+              + f"; generate-events against the defaults: {verdicts}; the issue's target for the tuned server "
+              f"is {TARGET}x")
     table = ("| variant | settings | generate | rows/s | vs defaults | WAL MiB | generate-events | rows/s "
              "| vs defaults | WAL MiB | client CPU | server CPU | cores busy | database alone | vs defaults |\n"
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines))

@@ -41,8 +41,8 @@ import psycopg
 
 from datagen.errors import DatabaseError
 
-__all__ = ["BULK_LOAD_SETTINGS", "SYSTEM_DIR", "ensure_server", "home_dir", "server_folder", "server_url",
-           "stop_server"]
+__all__ = ["BULK_LOAD_SETTINGS", "MINIMAL_WAL", "SYSTEM_DIR", "ensure_server", "home_dir", "server_folder",
+           "server_url", "stop_server"]
 
 PG_MAJOR = 18
 SERVICE_USER = "datagen-pg"
@@ -59,13 +59,15 @@ _PROJECT_FILE = "project"  # in a relocated server folder: the home folder it be
 _COMPLETE_FILE = ".complete"  # in a copied install: written last, so a half-made copy is never used
 
 # Passed as -c options at every start, so a server started with others is restarted (wal_level needs it).
-# Each was measured on generate-events end to end (docs/decisions.md, "Embedded server"); none trades the
-# durability of committed data (fsync and synchronous_commit stay on).
-BULK_LOAD_SETTINGS: Mapping[str, str] = {
-    # COPY into a table created or truncated in the same transaction writes no WAL (staging days, core tables).
-    "wal_level": "minimal",
-    "max_wal_senders": "0",  # wal_level=minimal requires it
-}
+# A setting is kept only where it measured at least 1.05x (median of 3) on generate-events end to end
+# (benchmarks/bench_embedded.py; docs/decisions.md, "Embedded server anywhere" 7). None did on this 2-core
+# machine, where the load is CPU-bound: wal_level=minimal measured 0.96x-1.05x in five runs (median 1.02x),
+# max_wal_size=8GB 1.00x, maintenance_work_mem=512MB 0.99x. So the server runs with PostgreSQL's defaults.
+BULK_LOAD_SETTINGS: Mapping[str, str] = {}
+# The candidate that came closest, for benchmarks and tests: COPY into a table created or truncated in the
+# same transaction (every staging day, every core table) then writes no WAL (809 MiB -> 4 MiB per default
+# generate-events), which is worth having where the disk, not the CPU, is the bottleneck.
+MINIMAL_WAL: Mapping[str, str] = {"wal_level": "minimal", "max_wal_senders": "0"}
 
 _HINT = (
     "set DATABASE_URL to use an existing PostgreSQL server, "
@@ -121,7 +123,7 @@ def ensure_server(home: Path | None = None, *, settings: Mapping[str, str] = BUL
     """Start the embedded server (initialising it on first use), or reuse a running one; return its URL.
 
     settings: the -c options it runs with; a running server started with others is restarted (benchmarks
-    pass {} for PostgreSQL's defaults).
+    and tests pass MINIMAL_WAL or others to compare).
     """
     home = _home(home)
     entry = _service_user() if os.geteuid() == 0 else None

@@ -18,7 +18,15 @@ import psycopg
 import pytest
 
 from datagen import embedded
-from datagen.embedded import BULK_LOAD_SETTINGS, SYSTEM_DIR, ensure_server, home_dir, server_url, stop_server
+from datagen.embedded import (
+    BULK_LOAD_SETTINGS,
+    MINIMAL_WAL,
+    SYSTEM_DIR,
+    ensure_server,
+    home_dir,
+    server_url,
+    stop_server,
+)
 from datagen.errors import DatabaseError
 
 pytestmark = pytest.mark.timeout(120)
@@ -173,18 +181,20 @@ def test_untraversable_ancestor_is_refused_not_chmodded(base: Path) -> None:
     assert not (locked / "home").exists()
 
 
-def test_runs_with_the_bulk_load_settings_and_restarts_for_others(home: Path, url: str) -> None:
+def test_runs_with_its_settings_and_restarts_for_others(home: Path, url: str) -> None:
     for name, value in BULK_LOAD_SETTINGS.items():
         assert _show(url, name) == value, name
+    assert _show(url, "wal_level") == BULK_LOAD_SETTINGS.get("wal_level", "replica")
     pid = _pid(home)
-    assert ensure_server(home, settings={}) == url  # PostgreSQL's defaults: wal_level needs a restart
-    assert _pid(home) != pid
-    assert _show(url, "wal_level") == "replica"
-    pid = _pid(home)
-    assert ensure_server(home, settings={}) == url and _pid(home) == pid  # same settings: reused
-    assert ensure_server(home) == url  # back to the tuned settings, as the next `just generate` would
+    assert ensure_server(home) == url and _pid(home) == pid  # same settings: reused
+    assert ensure_server(home, settings=MINIMAL_WAL) == url  # other settings: wal_level needs a restart
     assert _pid(home) != pid
     assert _show(url, "wal_level") == "minimal"
+    pid = _pid(home)
+    assert ensure_server(home, settings=MINIMAL_WAL) == url and _pid(home) == pid
+    assert ensure_server(home) == url  # back to datagen's settings, as the next `just generate` would
+    assert _pid(home) != pid
+    assert _show(url, "wal_level") == "replica"
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="only root runs the server as another user that may not enter the folder")
@@ -386,9 +396,9 @@ def _wal_and_size(url: str, args: list[str], schema: str, env: dict[str, str]) -
 @pytest.mark.db
 def test_bulk_loads_write_no_wal_for_the_rows(home: Path, url: str, config_dict: dict[str, object],
                                               tmp_path: Path) -> None:
-    """With wal_level=minimal, the rows COPYed into generate's truncated core tables (the shipped config) and
-    into generate-events' staging days (a small config) are not WAL-logged; with PostgreSQL's defaults (the
-    control) they are."""
+    """With wal_level=minimal (MINIMAL_WAL), the rows COPYed into generate's truncated core tables (the shipped
+    config) and into generate-events' staging days (a small config) are not WAL-logged, so the loaders really
+    take that path; with PostgreSQL's defaults (the control) they are."""
     from tests.fix_db import small_config
 
     small = small_config(config_dict, tmp_path / "small.yaml")  # type: ignore[arg-type]
@@ -400,7 +410,7 @@ def test_bulk_loads_write_no_wal_for_the_rows(home: Path, url: str, config_dict:
     events = ["--config", str(small), "--schema", "wal_events", "--yes", "--no-progress"]
     try:
         figures = {}
-        for label, settings in (("defaults", {}), ("tuned", BULK_LOAD_SETTINGS)):
+        for label, settings in (("defaults", {}), ("minimal", MINIMAL_WAL)):
             ensure_server(home, settings=settings)
             _wal_and_size(url, ["generate", *core], "wal_core", env)  # creates the tables
             figures[label, "generate"] = _wal_and_size(url, ["generate", *core], "wal_core", env)  # TRUNCATE, COPY
@@ -408,7 +418,7 @@ def test_bulk_loads_write_no_wal_for_the_rows(home: Path, url: str, config_dict:
             figures[label, "generate-events"] = _wal_and_size(url, ["generate-events", *events], "wal_events", env)
         for command in ("generate", "generate-events"):
             wal_default, size = figures["defaults", command]
-            wal_tuned, _ = figures["tuned", command]
+            wal_tuned, _ = figures["minimal", command]
             assert wal_default > 0.8 * size, (command, figures)  # the control: the rows are in the WAL
             assert wal_tuned < 0.15 * size, (command, figures)  # what is left: catalog changes
         print(figures)
