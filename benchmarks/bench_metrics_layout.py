@@ -1,27 +1,31 @@
-"""Benchmark: tap-event metrics stored as one jsonb column versus as typed columns, on a real PostgreSQL.
+"""Benchmark: layouts for tap-event metrics that the dbt staging model can read unmodified, on a real PostgreSQL.
 
-Three layouts of the same N synthetic tap events (numpy, fixed seed, vectorized) are compared:
+The staging model reads `metrics->>'volume_ml'`, `'temperature_c'`, `'pressure_psi'`, `'flow_rate_ml_per_sec'`,
+`'duration_seconds'` and `metrics` itself from `raw.app_database_tap_events`. Candidates, on the same N synthetic
+tap events (numpy, fixed seed), in one run:
 
-  A  typed        13 typed columns (integer, timestamp, varchar(50), real); metrics are five nullable columns.
-  B  jsonb        the legacy 9-column layout; `metrics` is a jsonb object holding only the non-null keys.
-  C  typed+view   layout A plus a view that rebuilds `metrics` with jsonb_strip_nulls(jsonb_build_object(...)).
-                  Its load and disk cost are A's; only the read is measured.
+  typed            13 typed columns, no `metrics` (the reference; the staging model cannot read it unmodified)
+  jsonb            the legacy 9-column layout: `metrics` is a jsonb object of the non-null keys
+  typed+jsonb      the 13 typed columns plus the jsonb `metrics`, both sent by the client
+  typed+view       the typed table under another name, a view under the legacy name rebuilding `metrics`
+                   with jsonb_strip_nulls(jsonb_build_object(...)); its load and disk are typed's
+  typed+stored     the typed columns plus `metrics jsonb GENERATED ALWAYS AS (tap_metrics(...)) STORED`: the
+                   server builds the object once per row at COPY time (tap_metrics: an IMMUTABLE SQL wrapper
+                   of jsonb_strip_nulls(jsonb_build_object(...)), which is only STABLE itself)
+  typed+virtual    PostgreSQL 18 only: `metrics ... GENERATED ALWAYS AS (jsonb_strip_nulls(jsonb_object(
+                   text[], text[]))) VIRTUAL` (virtual columns may not call user-defined functions); if the
+                   server refuses, the refusal is the result
 
-Both tables are loaded with binary COPY encoded by pgpq from a Polars frame's Arrow data (batches of 65,536 rows).
-The jsonb column goes through pgpq too: `LargeStringEncoderBuilder.new_with_output(field, pgpq.schema.Jsonb())`
-writes each JSON string as a binary jsonb value (version byte 1 + text), so no CSV fallback is needed. The JSON
-strings are built once with Polars (concat_str of the non-null "key":value fragments) before timing; that one-off
-client cost is reported separately.
-
-Per run and layout: a fresh normal (logged) table without keys or indexes in a scratch schema
-(bench_metrics_<pid>), a CHECKPOINT (untimed), then timed: COPY plus commit. Then pg_total_relation_size and a
-staging-style read (count, sum of volume_ml, avg of temperature_c and pressure_psi as numeric; via metrics->>'key'
-for B and C), run once untimed to set hint bits and warm the cache, then once timed. The layout order alternates
-between runs. The scratch schema is dropped at the end, also on error. Server settings are left at their defaults.
+Rows go in with binary COPY encoded by pgpq from Arrow (jsonb through pgpq's Jsonb string encoder); the JSON
+strings are built once with Polars before timing. Per run and candidate: a fresh logged table without keys in a
+scratch schema, a CHECKPOINT (untimed), then timed COPY plus commit; pg_total_relation_size; then the
+staging-style read (count(*), the five `->>` with one cast, count(metrics), an md5 of the id), once untimed to
+set hint bits and warm the cache, then once timed. The candidate order rotates between runs.
 
 Usage:
   python benchmarks/bench_metrics_layout.py [--rows 1000000] [--runs 3] [--database-url URL] [--json PATH]
-The URL defaults to $TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test.
+The URL defaults to $TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test; `--database-url
+embedded` uses the embedded PostgreSQL 18 server.
 """
 
 from __future__ import annotations
@@ -84,10 +88,25 @@ VIEW_SELECT = """
            device_category, created_at
     FROM {}
 """
-READ_TYPED = ("SELECT count(*), sum(volume_ml::numeric), avg(temperature_c::numeric), avg(pressure_psi::numeric) "
-              "FROM {}")
-READ_JSONB = ("SELECT count(*), sum((metrics->>'volume_ml')::numeric), avg((metrics->>'temperature_c')::numeric), "
-              "avg((metrics->>'pressure_psi')::numeric) FROM {}")
+STAGING_READ = (
+    "SELECT count(*), sum((metrics->>'volume_ml')::numeric), count(metrics->>'temperature_c'), "
+    "count(metrics->>'pressure_psi'), count(metrics->>'flow_rate_ml_per_sec'), count(metrics->>'duration_seconds'), "
+    "count(metrics), sum(length(md5(id::text))) FROM {}")
+TYPED_READ = (
+    "SELECT count(*), sum(volume_ml::numeric), count(temperature_c), count(pressure_psi), "
+    "count(flow_rate_ml_per_sec), count(duration_seconds), count(*) FILTER (WHERE volume_ml IS NOT NULL "
+    "OR temperature_c IS NOT NULL OR pressure_psi IS NOT NULL), sum(length(md5(id::text))) FROM {}")
+_METRIC_ARGS = ", ".join(f"{k} {t}" for k, t in zip(
+    METRIC_KEYS, ("integer", "real", "real", "real", "real"), strict=True))
+METRICS_FUNCTION = (
+    "CREATE FUNCTION {}.tap_metrics(" + _METRIC_ARGS + ") RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+    "RETURN jsonb_strip_nulls(jsonb_build_object(" + ", ".join(f"'{k}', {k}" for k in METRIC_KEYS) + "))")
+STORED_COLUMN = ", metrics jsonb GENERATED ALWAYS AS ({}.tap_metrics(" + ", ".join(METRIC_KEYS) + ")) STORED"
+VIRTUAL_COLUMN = (
+    ", metrics jsonb GENERATED ALWAYS AS (jsonb_strip_nulls(jsonb_object(ARRAY["
+    + ", ".join(f"'{k}'" for k in METRIC_KEYS) + "], ARRAY[" + ", ".join(f"{k}::text" for k in METRIC_KEYS)
+    + "]))) VIRTUAL")
+CANDIDATES = ("typed", "jsonb", "typed+jsonb", "typed+view", "typed+stored", "typed+virtual")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -99,10 +118,11 @@ class LayoutResult:
     disk_bytes: list[int] = field(default_factory=list)
     read_s: list[float] = field(default_factory=list)
     read_result: tuple[float, ...] = ()
+    refused: str = ""  # the server's refusal, for a candidate it does not support
 
 
 def build_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame, float]:
-    """The typed frame, the jsonb-layout frame and the seconds spent building the JSON strings."""
+    """The typed frame, the typed frame plus its `metrics` JSON strings, and the seconds spent building them."""
     rng = np.random.default_rng(SEED)
     device_id = rng.integers(1, 2_001, n, dtype=np.int32)
     start = np.datetime64("2024-01-01T00:00:00", "us")
@@ -138,9 +158,9 @@ def build_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame, float]:
     # A null metric yields a null fragment, which concat_str(ignore_nulls=True) skips: only present keys are kept.
     fragments = [pl.lit(f'"{k}":') + pl.col(k).cast(pl.String) for k in METRIC_KEYS]
     metrics = pl.lit("{") + pl.concat_str(fragments, separator=",", ignore_nulls=True) + pl.lit("}")
-    legacy = typed.with_columns(metrics.alias("metrics")).select(JSONB_COLUMNS)
+    both = typed.with_columns(metrics.alias("metrics"))
     json_s = time.perf_counter() - t0
-    return typed, legacy, json_s
+    return typed, both, json_s
 
 
 def make_encoder(arrow: pa.Table, jsonb_columns: Sequence[str] = ()) -> pgpq.ArrowToPostgresBinaryEncoder:
@@ -203,55 +223,72 @@ def drop_schema(url: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def _load(conn: Conn, schema: str, name: str, typed: pa.Table, both: pa.Table, result: LayoutResult) -> str:
+    """Create candidate `name`'s table, COPY its rows (timed); return the relation the staging model reads."""
+    s = sql.Identifier(schema)
+    table_name = "typed_base" if name == "typed+view" else name.replace("+", "_")  # the view takes typed_view
+    table = sql.SQL("{}.{}").format(s, sql.Identifier(table_name))
+    ddl = {"typed": TYPED_DDL, "jsonb": JSONB_DDL, "typed+jsonb": TYPED_DDL + ", metrics jsonb",
+           "typed+view": TYPED_DDL, "typed+stored": TYPED_DDL + STORED_COLUMN.replace("{}", schema),
+           "typed+virtual": TYPED_DDL + VIRTUAL_COLUMN}[name]
+    _fresh_table(conn, table, ddl)
+    if name == "jsonb":
+        result.load_s.append(timed_copy(conn, table, both.select(list(JSONB_COLUMNS)), jsonb_columns=("metrics",)))
+    elif name == "typed+jsonb":
+        result.load_s.append(timed_copy(conn, table, both, jsonb_columns=("metrics",)))
+    else:
+        result.load_s.append(timed_copy(conn, table, typed))
+    result.disk_bytes.append(table_size(conn, f"{schema}.{table_name}"))
+    if name != "typed+view":
+        return f"{schema}.{table_name}"
+    view = sql.SQL("{}.{}").format(s, sql.Identifier("typed_view"))
+    conn.execute(sql.SQL("CREATE VIEW {} AS " + VIEW_SELECT).format(view, table))
+    conn.commit()
+    return f"{schema}.typed_view"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n: int = args.rows
     t0 = time.perf_counter()
-    typed, legacy, json_s = build_frames(n)
+    typed, both, json_s = build_frames(n)
     gen_s = time.perf_counter() - t0
-    typed_arrow, legacy_arrow = typed.to_arrow(), legacy.to_arrow()
-    avg_json = float(legacy.select(pl.col("metrics").str.len_bytes().mean()).item())
+    typed_arrow, both_arrow = typed.to_arrow(), both.to_arrow()
+    avg_json = float(both.select(pl.col("metrics").str.len_bytes().mean()).item())
     print(f"built {n:,} rows in {gen_s:.2f} s (of which JSON strings {json_s:.2f} s, mean {avg_json:.1f} bytes); "
           f"event shares: {typed['event_type'].value_counts(normalize=True, sort=True).rows()}")
 
     schema = f"bench_metrics_{os.getpid()}"
     s = sql.Identifier(schema)
-    t_typed, t_jsonb, v_view = (sql.SQL("{}.{}").format(s, sql.Identifier(x)) for x in ("typed", "jsonb", "typed_v"))
-    results = {k: LayoutResult(k) for k in ("typed", "jsonb", "typed+view")}
+    results = {k: LayoutResult(k) for k in CANDIDATES}
     facts: dict[str, Any] = {}
     try:
         with psycopg.connect(args.database_url) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+            conn.execute(sql.SQL(METRICS_FUNCTION).format(s))
             conn.commit()
             for name in ("server_version", "jit", "max_parallel_workers_per_gather", "shared_buffers", "wal_level"):
                 row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
                 facts[name] = row[0] if row else None
             conn.commit()
             for i in range(args.runs):
-                order = ("typed", "jsonb") if i % 2 == 0 else ("jsonb", "typed")
-                for layout in order:
-                    if layout == "typed":
-                        _fresh_table(conn, t_typed, TYPED_DDL)
-                        r = results["typed"]
-                        r.load_s.append(timed_copy(conn, t_typed, typed_arrow))
-                        r.disk_bytes.append(table_size(conn, f"{schema}.typed"))
-                        secs, r.read_result = timed_read(conn, READ_TYPED, t_typed)
-                        r.read_s.append(secs)
-                        conn.execute(sql.SQL("CREATE VIEW {} AS " + VIEW_SELECT).format(v_view, t_typed))
-                        conn.commit()
-                        v = results["typed+view"]
-                        v.load_s.append(r.load_s[-1])
-                        v.disk_bytes.append(r.disk_bytes[-1])
-                        secs, v.read_result = timed_read(conn, READ_JSONB, v_view)
-                        v.read_s.append(secs)
-                    else:
-                        _fresh_table(conn, t_jsonb, JSONB_DDL)
-                        r = results["jsonb"]
-                        r.load_s.append(timed_copy(conn, t_jsonb, legacy_arrow, jsonb_columns=("metrics",)))
-                        r.disk_bytes.append(table_size(conn, f"{schema}.jsonb"))
-                        secs, r.read_result = timed_read(conn, READ_JSONB, t_jsonb)
-                        r.read_s.append(secs)
+                order = CANDIDATES[i % len(CANDIDATES):] + CANDIDATES[:i % len(CANDIDATES)]
+                for name in order:
+                    r = results[name]
+                    if r.refused:
+                        continue
+                    try:
+                        relation = _load(conn, schema, name, typed_arrow, both_arrow, r)
+                    except psycopg.Error as exc:
+                        conn.rollback()
+                        r.refused = str(exc).splitlines()[0]
+                        print(f"{name}: refused by the server: {r.refused}")
+                        continue
+                    query = TYPED_READ if name == "typed" else STAGING_READ
+                    secs, r.read_result = timed_read(conn, query, sql.SQL(relation))
+                    r.read_s.append(secs)
                 print(f"run {i + 1}/{args.runs}: " + ", ".join(
-                    f"{k} load {v.load_s[-1]:.2f} s read {v.read_s[-1]:.3f} s" for k, v in results.items()))
+                    f"{k} load {v.load_s[-1]:.2f} s read {v.read_s[-1]:.3f} s"
+                    for k, v in results.items() if v.load_s and v.read_s))
     finally:
         drop_schema(args.database_url, schema)
 
@@ -260,9 +297,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_reads(results: dict[str, LayoutResult]) -> str:
-    ref = results["typed"].read_result
+    ref = results["jsonb"].read_result
     worst = 0.0
     for r in results.values():
+        if not r.read_result:
+            continue
         for a, b in zip(r.read_result, ref, strict=True):
             worst = max(worst, abs(a - b) / max(abs(b), 1e-12))
     return f"read results agree across layouts (max relative difference {worst:.1e})" if worst < 1e-9 else (
@@ -273,32 +312,35 @@ def report(out: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     n = out["rows"]
     results: dict[str, LayoutResult] = out["results"]
     med = {k: {"load_s": statistics.median(r.load_s), "disk_bytes": statistics.median(r.disk_bytes),
-               "read_s": statistics.median(r.read_s)} for k, r in results.items()}
-    lines = ["| layout | load rows/s (median) | load s | disk MiB | read s |", "|---|---:|---:|---:|---:|"]
-    for k, m in med.items():
-        load = f"{n / m['load_s']:,.0f}" if k != "typed+view" else f"= typed ({n / m['load_s']:,.0f})"
-        lines.append(f"| {k} | {load} | {m['load_s']:.2f} | {m['disk_bytes'] / 2**20:.1f} | {m['read_s']:.3f} |")
-    ratios = {
-        "jsonb/typed load time": med["jsonb"]["load_s"] / med["typed"]["load_s"],
-        "jsonb/typed disk": med["jsonb"]["disk_bytes"] / med["typed"]["disk_bytes"],
-        "jsonb/typed read time": med["jsonb"]["read_s"] / med["typed"]["read_s"],
-        "view/typed read time": med["typed+view"]["read_s"] / med["typed"]["read_s"],
-        "view/jsonb read time": med["typed+view"]["read_s"] / med["jsonb"]["read_s"],
-    }
+               "read_s": statistics.median(r.read_s)} for k, r in results.items() if r.read_s}
+    ref = med["jsonb"]
+    lines = ["| candidate | staging reads it unmodified | load rows/s (median) | load vs jsonb | disk MiB | "
+             "staging read s per 1M rows | read vs jsonb |", "|---|---|---:|---:|---:|---:|---:|"]
+    for k, r in results.items():
+        if r.refused:
+            lines.append(f"| {k} | refused: `{r.refused}` | | | | | |")
+            continue
+        m = med[k]
+        lines.append(f"| {k} | {'no (typed columns)' if k == 'typed' else 'yes'} | {n / m['load_s']:,.0f} | "
+                     f"{ref['load_s'] / m['load_s']:.2f}x | {m['disk_bytes'] / 2**20:.1f} | "
+                     f"{m['read_s'] * 1e6 / n:.3f} | {m['read_s'] / ref['read_s']:.2f}x |")
     lines.append("")
-    lines.extend(f"- {k}: {v:.2f}x" for k, v in ratios.items())
-    lines.append(f"- {_check_reads(results)}")
-    return "\n".join(lines), {"medians": med, "ratios": ratios}
+    lines.append(f"- {_check_reads({k: v for k, v in results.items() if k != 'typed'})}")
+    return "\n".join(lines), {"medians": med}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_URL)
+    ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_URL,
+                    help="a URL, or 'embedded' for the embedded PostgreSQL 18 server")
     ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
     args = ap.parse_args()
+    if args.database_url == "embedded":
+        from datagen import embedded
 
+        args.database_url = embedded.ensure_server()
     out = run(args)
     table, summary = report(out)
     srv = out["server"]
