@@ -84,9 +84,11 @@ def _run(command: str, url: str, postmaster: int) -> tuple[float, int, float, fl
     before = _wal_lsn(url)
     server0, client0 = _server_cpu(postmaster), resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "datagen", command, "--yes", "--no-progress"], env=env, cwd=ROOT,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run([sys.executable, "-m", "datagen", command, "--yes", "--no-progress"], env=env, cwd=ROOT,
+                          check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"`datagen {command}` failed (exit {done.returncode}):\n{done.stderr}")
     client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = (client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime)
     return wall, _wal_lsn(url) - before, client, _server_cpu(postmaster) - server0

@@ -22,7 +22,8 @@ DESCRIPTION = """\
 datagen: deterministic data generator and bulk loader for the TapFlow Analytics raw schema.
 
 The same seed and config always give byte-identical tables. Data goes to DATABASE_URL, else to the
-libpq PG* variables, else to a private embedded PostgreSQL under .datagen/ (started on demand).
+libpq PG* variables, else to a private embedded PostgreSQL (started on demand) in .datagen/pg/, or, as
+root in a folder other users cannot enter, in /var/lib/datagen/<folder>-<digest>/ (.datagen/pg links to it).
 Exit codes: 0 success, 1 validation failed, 2 bad input or database unreachable, 130 interrupted."""
 
 

@@ -245,7 +245,9 @@ def _choose_folder(home: Path, entry: pwd.struct_passwd | None, *, default: bool
     if existing is not None:
         return existing
     if _is_signpost(home / "pg"):
-        (home / "pg").unlink()  # a copied clone's link to another project's server: never ours to use
+        # a copied clone's link to another project's server (or to a removed one): never ours to use
+        with contextlib.suppress(OSError):
+            (home / "pg").unlink()
     if entry is None or not default or _traversable(home, entry):
         return home / "pg"
     _check_traversable(SYSTEM_DIR.parent, entry, _HINT)
@@ -285,8 +287,11 @@ def _check_traversable(path: Path, entry: pwd.struct_passwd, hint: str) -> None:
 def _make_system_dir(entry: pwd.struct_passwd) -> None:
     """SYSTEM_DIR: root's, entered only by root and the service user's group (0710)."""
     _mkdir(SYSTEM_DIR, exist_ok=True)
-    os.chown(SYSTEM_DIR, 0, entry.pw_gid)
-    SYSTEM_DIR.chmod(0o710)
+    try:
+        os.chown(SYSTEM_DIR, 0, entry.pw_gid)
+        SYSTEM_DIR.chmod(0o710)
+    except OSError as exc:
+        raise DatabaseError(f"could not prepare the folder {SYSTEM_DIR}: {exc.strerror}", hint=_START_HINT) from None
 
 
 def _make_folders(home: Path, layout: _Layout, run_as: _RunAs, entry: pwd.struct_passwd | None) -> None:
@@ -642,7 +647,11 @@ def _remove_half_made(data: Path) -> None:
             f"{data} exists but is not a PostgreSQL cluster (no PG_VERSION); datagen will not delete it",
             hint=f"move or remove {data}, or set DATAGEN_HOME to another folder",
         )
-    shutil.rmtree(data)
+    try:
+        shutil.rmtree(data)
+    except OSError as exc:
+        raise DatabaseError(f"could not remove the half-made cluster {data}: {exc.strerror}",
+                            hint=_START_HINT) from None
 
 
 def _start(layout: _Layout, bin_dir: Path, run_as: _RunAs, settings: Mapping[str, str]) -> None:

@@ -309,7 +309,7 @@ def test_a_folder_it_cannot_create_is_named(base: Path) -> None:
     blocker.write_text("not a folder")
     result = _datagen(["db-url"], base, {**_clean_env(), "DATAGEN_HOME": str(blocker / "home")})
     assert result.returncode == 2, result.stderr
-    assert f"could not create the folder {blocker / 'home'}" in result.stderr.replace("\n", "")
+    assert f"could not create the folder {blocker / 'home'}" in " ".join(result.stderr.split())
     assert "DATABASE_URL" in result.stderr and "DATAGEN_HOME" in result.stderr
     assert "Traceback" not in result.stderr
 
