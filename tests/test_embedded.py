@@ -241,6 +241,7 @@ def test_a_copied_clone_gets_its_own_server(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("DATAGEN_HOME", raising=False)
     first, second = Path(tempfile.mkdtemp(prefix="dg-a-")), Path(tempfile.mkdtemp(prefix="dg-b-"))
     folders: list[Path | None] = []
+    third: Path | None = None
     try:
         monkeypatch.chdir(first)
         url_first = ensure_server()
@@ -252,11 +253,21 @@ def test_a_copied_clone_gets_its_own_server(monkeypatch: pytest.MonkeyPatch) -> 
         assert folders[0] != folders[1] and url_first != url_second
         assert (second / ".datagen" / "pg").readlink() == folders[1]
         assert (first / ".datagen" / "pg").readlink() == folders[0]
+        # copied into a folder the server's user can enter: the link is dropped and a local server made
+        third = Path(tempfile.mkdtemp(prefix="dg-c-"))
+        third.chmod(0o755)
+        shutil.copytree(first / ".datagen", third / ".datagen", symlinks=True)
+        monkeypatch.chdir(third)
+        url_third = ensure_server()
+        folders.append(embedded.server_folder())
+        assert folders[2] == third / ".datagen" / "pg" and url_third not in (url_first, url_second)
+        assert not (third / ".datagen" / "pg").is_symlink()
     finally:
         for pg in folders:
             _remove_server(pg)
-        shutil.rmtree(first, ignore_errors=True)
-        shutil.rmtree(second, ignore_errors=True)
+        for folder in (first, second, third):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="only root needs the install to be reachable by another user")
