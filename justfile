@@ -44,3 +44,7 @@ db-stop:
 # `just bench --rows 100M` for the large run, `just bench --quick` (about a minute) before and after a change.
 bench *args:
     {{python}} benchmarks/bench.py "$@"
+
+# Write the dbt sources YAML for the loaded schema (--out PATH, --schema, --dbt-database; default: stdout)
+dbt-sources *args:
+    {{python}} -m datagen dbt-sources "$@"

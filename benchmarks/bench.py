@@ -81,7 +81,8 @@ def _stage_encode(cfg_path: Path, out: Path) -> dict[str, float]:
     with out.open("wb") as fh:
         fh.write(load_events.PGCOPY_HEADER)
         for part in events.iter_parts(plan):
-            fh.write(load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS).body)
+            fh.write(load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS,
+                                            cfg.events.tap_layout).body)
         fh.write(load_events.PGCOPY_TRAILER)
     out.chmod(0o644)  # the server reads it for the file ceiling
     return {"encode_s": time.perf_counter() - t0}

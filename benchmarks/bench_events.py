@@ -115,7 +115,8 @@ def _pre_encode(streams: events.Streams, plan: events.Plan, path: Path) -> list[
     index = []
     with path.open("wb") as fh:
         for part in events.iter_parts(plan):
-            enc = load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS)
+            enc = load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS,
+                                     streams.cfg.events.tap_layout)
             offset = fh.tell()
             fh.write(enc.body)
             index.append((part, offset, len(enc.body)))

@@ -8,11 +8,19 @@ change table content; ids are explicit). Everything else goes through pgpq.
 
 Format: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4 (each tuple: int16 field
 count, then per field int32 length, -1 for NULL, and the value in network byte order).
+
+A packed jsonb column (tables.Packed: tap events' `metrics` in the contract layout) is built the same way.
+Rows of one layout carry the same keys, so the object's text is constant but for its numbers; each number is
+right-aligned in a width fixed per partition and key (JSON allows the spaces before a value, and jsonb does
+not keep them), so the field has one length per layout too. A number's text comes from a table of the
+partition's value range, rendered once by integer arithmetic and gathered per row. jsonb's binary input is a
+version byte (1) and the JSON text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,12 +60,97 @@ def _wire(series: pl.Series) -> tuple[np.ndarray, str]:
     raise TypeError(f"no fixed-width wire encoding for {dtype}")
 
 
-def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> memoryview:
+def render_decimal(k: npt.NDArray[np.int64], decimals: int) -> npt.NDArray[np.bytes_]:
+    """k / 10**decimals as JSON number texts with exactly `decimals` digits after the point, right-aligned
+    with spaces to one width (the longest), as a numpy bytes array. Integer arithmetic only."""
+    k = np.asarray(k, dtype=np.int64)
+    neg = k < 0
+    a = np.abs(k)
+    whole, frac = np.divmod(a, 10 ** decimals)
+    ndig = np.ones(k.shape, dtype=np.int64)
+    j = 1
+    while j < 19 and (whole >= 10 ** j).any():
+        ndig += whole >= 10 ** j
+        j += 1
+    int_width = int(ndig.max()) if k.size else 1
+    width = int_width + int(bool(neg.any())) + (decimals + 1 if decimals else 0)
+    out = np.full((k.size, width), ord(" "), dtype=np.uint8)
+    col = width - 1
+    for d in range(decimals):
+        out[:, col] = 48 + (frac // 10 ** d) % 10
+        col -= 1
+    if decimals:
+        out[:, col] = ord(".")
+        col -= 1
+    for d in range(int_width + int(bool(neg.any()))):
+        digit = 48 + (whole // 10 ** d) % 10 if d < 19 else np.zeros_like(whole)
+        out[:, col] = np.where((d == 0) | (ndig > d), digit, np.where(neg & (ndig == d), ord("-"), ord(" ")))
+        col -= 1
+    return out.view(f"S{width}").ravel()
+
+
+_TABLE_LIMIT = 1 << 20  # a value range wider than this is rendered row by row instead
+
+
+@dataclass(frozen=True)
+class PackedJson:
+    """A jsonb column made of number keys of the frame (tables.Packed): stored at position `at` of the output
+    columns, in place of the key columns."""
+
+    column: str
+    keys: tuple[tuple[str, int], ...]  # (frame column = key, decimals)
+    after: str
+
+
+def _scaled(series: pl.Series, decimals: int) -> npt.NDArray[np.int64]:
+    """The column's values times 10**decimals as integers (NULLs as 0), refusing values whose shortest text
+    needs more decimals: the text must read back (as real or integer) to exactly the value loaded."""
+    if series.dtype.is_integer():
+        if decimals:
+            raise ValueError(f"column {series.name}: an integer column has no decimals")
+        return series.fill_null(0).cast(pl.Int64).to_numpy()
+    v = series.fill_null(0.0).to_numpy()
+    k = np.rint(v.astype(np.float64) * 10.0 ** decimals).astype(np.int64)
+    back = k.astype(v.dtype) / v.dtype.type(10 ** decimals)  # correctly rounded: the nearest to k / 10**d
+    if np.abs(k).max(initial=0) >= 1 << 24 or not np.array_equal(back, v):
+        raise ValueError(f"column {series.name}: values need more than {decimals} decimals to read back exactly")
+    return k
+
+
+def _packed_texts(frame: pl.DataFrame, packed: PackedJson, valid: dict[str, np.ndarray]
+                  ) -> dict[str, tuple[npt.NDArray[np.bytes_], npt.NDArray[np.int64]]]:
+    """Per key: the texts (a table over the value range, or one per row) and each row's index into them."""
+    out = {}
+    for key, decimals in packed.keys:
+        k = _scaled(frame[key], decimals)
+        mask = valid[key]
+        if not mask.any():
+            out[key] = (render_decimal(np.zeros(1, dtype=np.int64), decimals), np.zeros(k.size, dtype=np.int64))
+            continue
+        lo, hi = int(k[mask].min()), int(k[mask].max())
+        if hi - lo < min(_TABLE_LIMIT, k.size):
+            out[key] = (render_decimal(np.arange(lo, hi + 1, dtype=np.int64), decimals),
+                        np.where(mask, k - lo, 0))
+        else:
+            out[key] = (render_decimal(np.where(mask, k, lo), decimals), np.arange(k.size, dtype=np.int64))
+    return out
+
+
+def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer], *,
+                     packed: PackedJson | None = None) -> memoryview:
     """Binary COPY tuples (no header, no trailer) for frame, whose rows of equal `layout` share which
-    columns are NULL and the value of every string column."""
+    columns are NULL and the value of every string column. With packed, its key columns are written as one
+    jsonb column in their place (after packed.after), each row's object holding its non-NULL keys."""
     n = frame.height
     if n == 0:
         return memoryview(b"")
+    pkeys = [k for k, _ in packed.keys] if packed else []
+    out_cols: list[str] = []
+    for col in frame.columns:
+        if col not in pkeys:
+            out_cols.append(col)
+        if packed is not None and col == packed.after:
+            out_cols.append(packed.column)
     small = layout.size == 0 or (int(layout.min()) >= 0 and int(layout.max()) < 1 << 16)
     order = np.argsort(layout.astype(np.uint16) if small else layout, kind="stable")  # uint16: a radix sort
     sorted_layout = layout[order]
@@ -70,8 +163,10 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
         s = frame[col]
         if s.null_count():
             nulls[col] = s.is_null().to_numpy()
-        if s.dtype != pl.String:
+        if s.dtype != pl.String and col not in pkeys:
             wire[col] = _wire(s)
+    texts = _packed_texts(frame, packed, {k: ~nulls[k] if k in nulls else np.ones(n, dtype=bool) for k in pkeys}
+                          ) if packed else {}
     string_cols = [col for col in frame.columns if frame[col].dtype == pl.String]
     strings = {col: frame[col].gather(pl.Series(first_rows)).to_list() for col in string_cols}
     if string_cols:  # the contract: every string column holds one value per layout (checked by 64-bit hash)
@@ -92,7 +187,27 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
         fields: list[tuple[str, str]] = [("n", ">i2")]
         data: list[tuple[str, Any]] = []
         lengths: list[tuple[str, int]] = []
-        for i, col in enumerate(frame.columns):
+        for i, col in enumerate(out_cols):
+            if packed is not None and col == packed.column:
+                # the object: constant fragments and the row's numbers, one fixed-width field per key
+                parts: list[tuple[str, str, Any]] = []  # (field, dtype, constant bytes or per-row values)
+                text = b"\x01{"
+                for j, key in enumerate(pkeys):
+                    if key in nulls and nulls[key][first]:
+                        continue
+                    table, index = texts[key]
+                    text += (b", " if text != b"\x01{" else b"") + f'"{key}":'.encode()
+                    parts.append((f"c{i}_{j}", f"S{len(text)}", text))
+                    parts.append((f"v{i}_{j}", table.dtype.str, table[index[rows]]))
+                    text = b""
+                text += b"}"
+                parts.append((f"c{i}_end", f"S{len(text)}", text))
+                fields.append((f"l{i}", ">i4"))
+                lengths.append((f"l{i}", sum(np.dtype(d).itemsize for _, d, _ in parts)))
+                for name, dt_, value in parts:
+                    fields.append((name, dt_))
+                    data.append((name, value))
+                continue
             if col in nulls and nulls[col][first]:
                 fields.append((f"l{i}", ">i4"))
                 lengths.append((f"l{i}", -1))
@@ -118,7 +233,7 @@ def encode_by_layout(frame: pl.DataFrame, layout: npt.NDArray[np.integer]) -> me
         size = rows.size * dtype.itemsize
         rec = out[offset:offset + size].view(dtype)  # the records, written in place in the output buffer
         template = np.zeros(1, dtype=dtype)
-        template["n"] = frame.width
+        template["n"] = len(out_cols)
         for name, length in lengths:
             template[name] = length
         for name, value in data:

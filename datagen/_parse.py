@@ -75,10 +75,10 @@ class Node:
     # -- scalars ----------------------------------------------------------------------------------------
     def int(self, *, lo: builtins.int | None = None, hi: builtins.int | None = None) -> builtins.int:
         v = self.value
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not isinstance(v, builtins.int):
             raise self.fail(f"must be an integer, got {type_name(v)} {v!r}")
         self._bounds(v, lo, hi)
-        return v
+        return builtins.int(v)
 
     def float(self, *, lo: builtins.float | None = None, hi: builtins.float | None = None) -> builtins.float:
         v = self.value

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, embedded, pipeline, report, validate
+from datagen import checks, dbt_sources, embedded, pipeline, report, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.db import redact
-from datagen.errors import DatagenError, UsageError
+from datagen.errors import DatagenError, OutputError, UsageError
 from datagen.generate import generate
 from datagen.tables import SCHEMA
 
@@ -121,6 +121,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="check freshly generated core frames instead of the database (needs no database)")
     v.add_argument("--list", action="store_true", help="print every check and what it asserts, then exit")
 
+    d = sub.add_parser(
+        "dbt-sources", help="write the dbt sources YAML for the loaded schema",
+        description="Write a dbt sources file for the raw schema from datagen's table declarations: source "
+                    "app_database, every table with its identifier and its columns (tap events in the config's "
+                    "events.tap_events.layout) described in one line, and tests that follow from the declarations: "
+                    "unique and not_null on primary keys, not_null on NOT NULL columns, relationships on foreign "
+                    "keys, equals_parent on denormalized copies (copy tests/dbt/macros/equals_parent.sql into "
+                    "your project's macros) and accepted_values on the value domains datagen writes. Needs no "
+                    "database.")
+    common(d)
+    d.add_argument("--schema", default=SCHEMA, help=f"the source's schema (default: {SCHEMA})")
+    d.add_argument("--dbt-database", metavar="NAME",
+                   help="the source's database (default: none, so dbt uses the target's database)")
+    d.add_argument("--out", type=Path, metavar="PATH", help="file to write (default: standard output)")
+
     sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
     sub.add_parser("db-stop", help="stop the embedded server")
     return p
@@ -164,6 +179,8 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             schema=args.schema, database_url=args.database_url, manifest=args.manifest, tables=args.tables,
             checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress))
     _check_schema_name(args.schema)
+    if args.command == "dbt-sources":
+        return _dbt_sources(cfg, args.config, args.schema, args.dbt_database, args.out)
     if args.command == "generate-events":
         pipeline.run_generate_events(cfg, pipeline.EventOptions(
             config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
@@ -175,6 +192,22 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
         dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only,
         adopt=args.adopt))
+    return EXIT_OK
+
+
+def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | None, out: Path | None) -> int:
+    text = dbt_sources.render(cfg, schema=schema, database=database, config_path=config_path)
+    if out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    report.err.print(f"wrote the dbt sources for schema {schema} to {out}")
     return EXIT_OK
 
 

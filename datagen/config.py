@@ -11,6 +11,7 @@ import yaml
 
 from datagen._parse import Node, check_shares
 from datagen.errors import ConfigError
+from datagen.tables import DEFAULT_LAYOUT, LAYOUTS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tapflow.yaml"
 SIZE_ORDER = ("small", "medium", "large", "enterprise")
@@ -132,6 +133,9 @@ class RoleActivity:
     session_minutes: float
 
 
+MAX_POUR_SECONDS = 100_000  # durations in hundredths stay below 2**24, so their text reads back exactly
+
+
 @dataclass(frozen=True)
 class Events:
     start_date: dt.date  # the event range, inclusive
@@ -158,6 +162,7 @@ class Events:
     dashboard_views_per_day: tuple[tuple[str, tuple[int, int]], ...]
     report_generation: tuple[tuple[str, float], ...]
     api_calls_per_device_per_day: tuple[float, float]
+    tap_layout: str = DEFAULT_LAYOUT  # events.tap_events.layout: how tap events are stored (tables.LAYOUTS)
 
     @property
     def days(self) -> int:
@@ -604,8 +609,9 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
                                    f"time_range.end_date ({end}), got {ev_end}")
     tap = sec["tap_events"].mapping(
         ("per_device_per_day", "business_hours_only", "event_days", "season", "growth", "volume_ml",
-         "temperature_c", "pressure_psi", "flow_rate_ml_per_sec")
+         "temperature_c", "pressure_psi", "flow_rate_ml_per_sec"), ("layout",)
     )
+    tap_layout = tap["layout"].str(choices=LAYOUTS) if "layout" in tap else DEFAULT_LAYOUT
     rates_map = tap["per_device_per_day"].mapping(tuple(industries))
     rates = []
     for ind in industries:
@@ -635,6 +641,12 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
         if b < a:
             raise m["max"].fail(f"must be >= min ({a:g}), got {b:g}")
         return a, b
+
+    flow_range = pair(flow, lo=0.1)
+    if vmax / flow_range[0] > MAX_POUR_SECONDS:  # a pour's duration is volume / flow, stored with 2 decimals
+        raise flow["min"].fail(f"with volume_ml.max {vmax}, a pour at {flow_range[0]:g} ml/s would last "
+                               f"{vmax / flow_range[0]:,.0f} s; at most {MAX_POUR_SECONDS:,} s is supported",
+                               hint=f"raise it to at least {vmax / MAX_POUR_SECONDS:g}")
 
     ra_map = sec["role_activity"].mapping(tuple(roles))
     activity = []
@@ -671,11 +683,12 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
         temperature_anomaly_rate=temp["anomaly_rate"].share(),
         pressure_psi=pair(press, lo=0.0),
         pressure_anomaly_rate=press["anomaly_rate"].share(),
-        flow_rate_ml_per_sec=pair(flow, lo=0.001),
+        flow_rate_ml_per_sec=flow_range,
         role_activity=tuple(activity),
         dashboard_views_per_day=tuple((r, dv_map[r].int_range(lo=0, hi=10_000)) for r in roles),
         report_generation=(("weekly", rg["weekly"].share()), ("monthly", rg["monthly"].share())),
         api_calls_per_device_per_day=fu["api_calls_per_device_per_day"].float_range(lo=0.0, hi=1e6),
+        tap_layout=tap_layout,
     )
 
 

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError
-from datagen.tables import CORE_TABLES, TABLES, Table, dependents
+from datagen.tables import CORE_TABLES, DEFAULT_LAYOUT, LAYOUTS, TABLES, TAP_EVENTS_VIEW, Column, Table, dependents
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call overhead, small enough for memory
@@ -205,24 +205,46 @@ def claim(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tables: Sequence
             sql.Literal(EVENT_OWNER_COMMENT if t.partitioned else OWNER_COMMENT)))
 
 
-def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table) -> None:
-    """A table of ours whose columns differ from the declaration is in the way: refuse, change nothing."""
+def _columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table) -> dict[str, str]:
     cur.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
         "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         (schema, t.name))
-    found = {str(name): str(typ) for name, typ in cur.fetchall()}
-    wanted = {c.name: c.pg_type for c in t.columns}
-    missing = [c for c in wanted if c not in found]
-    wrong = [f"{c} is {found[c]}, expected {wanted[c]}" for c in wanted if c in found and found[c] != wanted[c]]
-    if missing or wrong:
-        detail = "; ".join(([f"missing columns {', '.join(missing)}"] if missing else []) + wrong)
-        raise DatabaseError(
-            f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); "
-            "nothing was changed",
-            hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema",
-        )
+    return {str(name): str(typ) for name, typ in cur.fetchall()}
+
+
+def _mismatch(found: dict[str, str], wanted: tuple[Column, ...]) -> str:
+    missing = [c.name for c in wanted if c.name not in found]
+    wrong = [f"{c.name} is {found[c.name]}, expected {c.pg_type}" for c in wanted
+             if c.name in found and found[c.name] != c.pg_type]
+    return "; ".join(([f"missing columns {', '.join(missing)}"] if missing else []) + wrong)
+
+
+def _in_the_way(schema: str, t: Table, detail: str) -> DatabaseError:
+    return DatabaseError(
+        f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); nothing was changed",
+        hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema")
+
+
+def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table,
+                  layout: str = DEFAULT_LAYOUT) -> None:
+    """A table of ours whose columns differ from the declaration (in layout) is in the way: refuse, change
+    nothing."""
+    detail = _mismatch(_columns(cur, schema, t), t.stored_columns(layout))
+    if detail:
+        raise _in_the_way(schema, t, detail)
+
+
+def stored_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, wanted: str) -> str:
+    """The layout t is stored in: the wanted one when its columns match, else the other one that matches;
+    a table matching no layout of t's is in the way."""
+    found = _columns(cur, schema, t)
+    first = t.layout_of(wanted)
+    for layout in (first, *(x for x in LAYOUTS if t.packed is not None and x != first)):
+        if not _mismatch(found, t.stored_columns(layout)):
+            return layout
+    raise _in_the_way(schema, t, _mismatch(found, t.stored_columns(first)))
 
 
 def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
@@ -338,6 +360,36 @@ def remove_partition(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table
     cur.execute(sql.SQL("ALTER TABLE {}.{} DETACH PARTITION {}.{}").format(
         s, sql.Identifier(table.name), s, sql.Identifier(name)))
     cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, sql.Identifier(name)))
+
+
+def create_event_tables(cur: psycopg.Cursor[tuple[object, ...]], schema: str, layout: str) -> None:
+    """The event tables that are missing, tap events in layout (sql/tap_events_typed.sql for typed)."""
+    if layout == "typed":
+        cur.execute(ddl("tap_events_typed.sql", schema))
+    cur.execute(ddl("event_tables.sql", schema))
+
+
+def switch_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, layout: str) -> None:
+    """Replace the (emptied) partitioned table t with one in layout, keeping its comment and the foreign keys
+    it had at this moment (generate --only has dropped the ones it adds back itself). PostgreSQL refuses to
+    drop the table while objects other than datagen's view depend on it."""
+    s, name = sql.Identifier(schema), sql.Identifier(t.name)
+    cur.execute("SELECT con.conname FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND con.contype = 'f'", (schema, t.name))
+    kept = {str(r[0]) for r in cur.fetchall()}
+    cur.execute("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s", (schema, t.name))
+    row = cur.fetchone()
+    comment = str(row[0]) if row and row[0] is not None else EVENT_OWNER_COMMENT
+    cur.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(TAP_EVENTS_VIEW)))
+    cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, name))
+    create_event_tables(cur, schema, layout)
+    cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(s, name, sql.Literal(comment)))
+    for fk in t.foreign_keys:
+        if t.fk_constraint(fk) not in kept:
+            cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                s, name, sql.Identifier(t.fk_constraint(fk))))
 
 
 def drop_staging(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> None:

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from datagen import events
-from datagen._copy_binary import encode_by_layout
+from datagen._copy_binary import PackedJson, encode_by_layout
 from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError, ValidationFailed
@@ -37,12 +37,14 @@ from datagen.load import (
     EVENT_OWNER_COMMENT,
     check_columns,
     claim,
-    ddl,
+    create_event_tables,
     drop_staging,
     fault_pause,
     lock_key,
     our_partitions,
     remove_partition,
+    stored_layout,
+    switch_layout,
 )
 from datagen.manifest import combine
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, ancestors
@@ -75,10 +77,17 @@ class EventLoad:
     total_seconds: float
 
 
-def encode(built: events.Built, batch_rows: int) -> Encoded:
-    """Binary COPY tuples for a partition: numpy by row layout when the builder gave one, else pgpq."""
+def encode(built: events.Built, batch_rows: int, layout: str) -> Encoded:
+    """Binary COPY tuples for a partition stored in layout: numpy by row layout when the builder gave one
+    (packing the contract layout's jsonb column), else pgpq."""
+    t = TABLES[built.part.table]
     if built.layout is not None:
-        return Encoded(built.part, built.fingerprint, built.outcomes, encode_by_layout(built.frame, built.layout))
+        p = t.packed if t.layout_of(layout) == "contract" else None
+        packed = PackedJson(p.column, p.keys, p.after) if p is not None else None
+        return Encoded(built.part, built.fingerprint, built.outcomes,
+                       encode_by_layout(built.frame, built.layout, packed=packed))
+    if t.layout_of(layout) == "contract":  # a packed column needs the builder's row layouts
+        raise AssertionError(f"{t.key}: the contract layout needs the builder's row layouts")
     arrow = built.frame.to_arrow()
     encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
     encoder.write_header()
@@ -107,16 +116,18 @@ DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were ma
 
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
-            yes: bool, confirm: Callable[[str], None], gen_digest: str, parents: bool = True,
+            yes: bool, confirm: Callable[[str], None], gen_digest: str, layout: str, parents: bool = True,
             adopt: bool = False) -> int:
     """Checks before any data is built: parents present and equal to this config's, the tables ours, the
-    existing partitions consistent with this plan. Returns how many partitions the run will replace."""
+    existing partitions consistent with this plan and stored in layout (a whole-range run may switch it).
+    Returns how many partitions the run will replace."""
     try:
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
                 _check_parents(cur, schema, gen, set(plan.parts))
             present = _relkinds(cur, schema, [TABLES[t] for t in plan.parts])
             replaced = 0
+            switched: list[str] = []
             for key in plan.parts:
                 t = TABLES[key]
                 if t.name not in present:
@@ -125,16 +136,21 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
                     raise DatabaseError(f"table {schema}.{t.name} is in the way: it is not the partitioned table "
                                         "datagen creates; nothing was changed",
                                         hint=f"drop or rename {schema}.{t.name}, or use another --schema")
-                check_columns(cur, schema, t)
                 if not adopt:
                     claim(cur, schema, [t], adopt=False)  # read-only here: refuses a table datagen did not make
-                replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range, digest=gen_digest))
+                replaced += len(_to_replace(cur, schema, t, plan, full_range=full_range, digest=gen_digest,
+                                            layout=layout))
+                found = stored_layout(cur, schema, t, layout)
+                if found != t.layout_of(layout):
+                    switched.append(f"{t.key} from the {found} to the {t.layout_of(layout)} layout")
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
-    if replaced:
+    if replaced or switched:
         what = "every day" if full_range else f"{plan.window[0]} to {plan.window[1]}"
-        confirm(f"Replace {replaced} existing day partitions ({what}) of {', '.join(plan.parts)} in schema {schema}?")
+        also = f", switching {' and '.join(switched)}" if switched else ""
+        confirm(f"Replace {replaced} existing day partitions ({what}) of {', '.join(plan.parts)} in schema {schema}"
+                f"{also}?")
     return replaced
 
 
@@ -171,8 +187,16 @@ def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -
 
 
 def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool,
-                digest: str) -> list[str]:
-    """Existing partitions this run removes; refuses when the others do not fit this plan."""
+                digest: str, layout: str) -> list[str]:
+    """Existing partitions this run removes; refuses when the others do not fit this plan (a window next to
+    days of the other layout among them)."""
+    found, asked = stored_layout(cur, schema, table, layout), table.layout_of(layout)
+    if found != asked and not full_range:
+        raise RefusedError(
+            f"{schema}.{table.name} is stored in the {found} layout but events.{table.key}.layout is {asked}: a window "
+            "cannot be added next to days of the other layout; nothing was changed",
+            hint=f"set events.{table.key}.layout: {found} in the config, or load the whole event range "
+                 f"(`just generate-events` without --start/--end) to switch every day to the {asked} layout")
     existing = our_partitions(cur, schema, table)
     if full_range:
         return sorted(existing)
@@ -205,6 +229,7 @@ class _Unit:
     planned_rows: int  # the day's rows in the plan: the partition is [first_id, first_id + planned_rows)
     digest: str  # events.content_digest, recorded as the partition's comment
     parts: list[events.Part]
+    layout: str  # events.tap_events.layout
     rows: int = 0
     fingerprints: list[str] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
@@ -239,6 +264,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     check the attached days against the new rows in that transaction.
     """
     t0 = time.perf_counter()
+    layout = streams.cfg.events.tap_layout
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, 0, 0.0)
     units: list[_Unit] = []
     try:
@@ -250,7 +276,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 ours = [TABLES[k] for k in plan.parts]
                 claim(cur, schema, ours, adopt=adopt)
                 before = set(_relkinds(cur, schema, list(EVENT_TABLES)))
-                cur.execute(ddl("event_tables.sql", schema))
+                create_event_tables(cur, schema, layout)
                 for t in EVENT_TABLES:  # the ones just created are ours
                     if t.name not in before:
                         cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
@@ -260,18 +286,19 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 if replacing_core is None:
                     _check_parents(cur, schema, streams.gen, set(plan.parts))
                 for key in plan.parts:
-                    _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest)
+                    _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest,
+                                layout=layout)
             try:
                 tc = time.perf_counter()
                 build = make or functools.partial(_make, streams, batch_rows)
                 units = _stage_all(target, schema, build, load_days(plan), plan, result, connections,
-                                   workers, on_progress, streams.digest, core_keys=replacing_core is None)
+                                   workers, on_progress, streams.digest, layout, core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
 
                 def swap(cur: Cursor) -> None:
                     result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range,
-                                                       digest=streams.digest)
+                                                       digest=streams.digest, layout=layout)
                 if replacing_core is None:
                     with conn.transaction(), conn.cursor() as cur:
                         swap(cur)
@@ -295,12 +322,12 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
 
 
 def _make(streams: events.Streams, batch_rows: int, part: events.Part) -> Encoded:
-    return encode(events.build_checked(streams, part), batch_rows)
+    return encode(events.build_checked(streams, part), batch_rows, streams.cfg.events.tap_layout)
 
 
 def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.Part]], plan: events.Plan,
                result: EventLoad, connections: int, workers: int, on_progress: Callable[[str, int], None] | None,
-               digest: str, *, core_keys: bool = True) -> list[_Unit]:
+               digest: str, layout: str, *, core_keys: bool = True) -> list[_Unit]:
     """Stream every day of every table into a committed staging table. `connections` loader threads each keep
     one connection (and one malloc arena) for the whole run and take the days in order; each loader has its
     next PREFETCH parts built by the `workers` build threads while it copies (and the next day's first parts
@@ -310,7 +337,7 @@ def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.P
     for parts in days:
         first, planned = plan.all_spans[parts[0].table][parts[0].day]
         units[(parts[0].table, parts[0].day)] = _Unit(TABLES[parts[0].table], parts[0].day, first, planned, digest,
-                                                      parts)
+                                                      parts, layout)
     work: queue.Queue[_Unit | None] = queue.Queue()
     for unit in units.values():
         work.put(unit)
@@ -415,7 +442,11 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         # loaders already keep every core busy
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
         cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
-        cur.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, stg, s, sql.Identifier(t.name)))
+        # from the declaration, not LIKE the parent: a run that switches layouts stages the new one
+        columns = t.stored_columns(unit.layout)
+        cur.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, stg, sql.SQL(", ").join(
+            sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),  # pg_type: from tables.py
+                                      sql.SQL("" if c.nullable else " NOT NULL")) for c in columns)))
         # the partition bound as a CHECK on the empty table: COPY tests each row as it arrives (cheaper than
         # a second scan) and ATTACH, seeing a valid constraint that implies the bound, skips its own scan
         cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} CHECK ({} >= {} AND {} < {})").format(
@@ -424,7 +455,7 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         # FREEZE: the table was created in this transaction, so rows are written frozen (no later hint-bit
         # or anti-wraparound rewrite of a table that may hold hundreds of millions of rows)
         stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
-            s, stg, sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names))
+            s, stg, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
         pause = fault_pause(t.key)
         with cur.copy(stmt) as copy:
             copy.write(PGCOPY_HEADER)
@@ -468,15 +499,19 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
                                       s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
 
 
-def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool, digest: str) -> int:
-    """Detach and drop the replaced partitions (children first), attach the staged ones (parents first)."""
+def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool, digest: str,
+          layout: str) -> int:
+    """Detach and drop the replaced partitions (children first), switch a table stored in the other layout
+    (whole range only: _to_replace refuses a window), attach the staged ones (parents first)."""
     s = sql.Identifier(schema)
     removed = 0
     for key in reversed(list(plan.parts)):
         t = TABLES[key]
-        for name in _to_replace(cur, schema, t, plan, full_range=full_range, digest=digest):
+        for name in _to_replace(cur, schema, t, plan, full_range=full_range, digest=digest, layout=layout):
             remove_partition(cur, schema, t, name)
             removed += 1
+        if stored_layout(cur, schema, t, layout) != t.layout_of(layout):
+            switch_layout(cur, schema, t, t.layout_of(layout))
     for u in units:  # units are in plan order: parents first
         t, final = u.table, u.table.partition_name(u.day)
         cur.execute(sql.SQL("ALTER TABLE {}.{} ATTACH PARTITION {}.{} FOR VALUES FROM ({}) TO ({})").format(

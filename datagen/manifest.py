@@ -96,8 +96,9 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 def with_events(manifest: dict[str, Any] | None, partitions: dict[str, dict[Any, tuple[int, int, str]]],
                 names: dict[str, dict[Any, str]], *, full_range: bool, window: tuple[str, str],
-                range_rows: dict[str, int], base: dict[str, Any]) -> dict[str, Any]:
-    """The manifest with its per-partition event section updated (window days replaced, or all of them)."""
+                range_rows: dict[str, int], base: dict[str, Any], layouts: dict[str, str]) -> dict[str, Any]:
+    """The manifest with its per-partition event section updated (window days replaced, or all of them), and
+    the layout each table's partitions are stored in (tables.LAYOUTS)."""
     out = dict(manifest) if manifest else dict(base, tables={})
     ev = dict(out.get("events") or {})
     for table, days in partitions.items():
@@ -106,8 +107,10 @@ def with_events(manifest: dict[str, Any] | None, partitions: dict[str, dict[Any,
         lo, hi = window
         parts = {d: v for d, v in parts.items() if not lo <= d <= hi}
         for day, (first, rows, fp) in days.items():
-            parts[str(day)] = {"partition": names[table][day], "first_id": first, "rows": rows, "fingerprint": fp}
+            parts[str(day)] = {"partition": names[table][day], "first_id": first, "rows": rows, "fingerprint": fp,
+                               "layout": layouts[table]}
         ev[table] = {"table": entry.get("table") or base["event_tables"][table], "range_rows": range_rows[table],
+                     "layout": layouts[table],
                      "rows": sum(p["rows"] for p in parts.values()),
                      "partitions": dict(sorted(parts.items()))}
     out["events"] = ev

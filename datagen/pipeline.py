@@ -129,7 +129,8 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
     load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=opts.yes,
-                        confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest, adopt=opts.adopt)
+                        confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest,
+                        layout=cfg.events.tap_layout, adopt=opts.adopt)
     total = sum(plan.window_rows.values())
     with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
@@ -140,7 +141,8 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path, "schema": opts.schema,
             "target": target.display, "event_tables": {t.key: t.name for t in EVENT_TABLES}}
     manifest = with_events(read_manifest(manifest_path), result.partitions, names, full_range=full_range,
-                           window=(str(plan.window[0]), str(plan.window[1])), range_rows=plan.range_rows, base=base)
+                           window=(str(plan.window[0]), str(plan.window[1])), range_rows=plan.range_rows, base=base,
+                           layouts={k: TABLES[k].layout_of(cfg.events.tap_layout) for k in plan.parts})
     write_manifest(manifest, manifest_path)
 
     report.out.print(report.partitions_table(result))
@@ -235,6 +237,7 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
             full_range = plan.window == (cfg.events.start_date, cfg.events.end_date)
             load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=True,
                                 confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames,
+                                layout=cfg.events.tap_layout,
                                 adopt=opts.adopt)
             ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          on_progress=advance, replacing_core=replace_core if frames else None,
@@ -258,7 +261,8 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
                 "schema": opts.schema, "target": target.display,
                 "event_tables": {t.key: t.name for t in EVENT_TABLES}}
         manifest = with_events(manifest, ev.partitions, names, full_range=False,
-                               window=(str(r.window[0]), str(r.window[1])), range_rows=plan.range_rows, base=base)
+                               window=(str(r.window[0]), str(r.window[1])), range_rows=plan.range_rows, base=base,
+                               layouts={k: TABLES[k].layout_of(cfg.events.tap_layout) for k in plan.parts})
         report.out.print(report.event_load_table(ev))
         rows.update(ev.rows)
     write_manifest(manifest, manifest_path)

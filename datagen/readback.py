@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from datagen.db import Target, describe, redact
 from datagen.errors import DatabaseError
-from datagen.tables import Table
+from datagen.tables import DEFAULT_LAYOUT, Column, Table
 
 Connection = Any  # adbc_driver_postgresql.dbapi.Connection (the driver ships no type hints)
 
@@ -27,11 +27,26 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def select_sql(schema: str, table: Table, relation: str | None = None) -> str:
-    """The declared columns of table (or of one of its partitions), numerics as text."""
-    cols = ", ".join(f"{_quote(c.name)}::text AS {_quote(c.name)}" if c.pg_type.startswith("numeric")
-                     else _quote(c.name) for c in table.columns)
+def select_sql(schema: str, table: Table, relation: str | None = None, layout: str = DEFAULT_LAYOUT) -> str:
+    """The declared columns of table (or of one of its partitions), numerics as text. In the contract layout
+    the packed columns are taken out of the jsonb column on the server, typed, so the frame is the same in
+    both layouts (and so is its fingerprint)."""
+    packed = dict(table.packed.keys) if table.packed is not None and table.layout_of(layout) == "contract" else {}
+
+    def expr(c: Column) -> str:
+        if c.name in packed:
+            assert table.packed is not None
+            return f"({_quote(table.packed.column)}->>{_literal(c.name)})::{c.pg_type} AS {_quote(c.name)}"
+        if c.pg_type.startswith("numeric"):
+            return f"{_quote(c.name)}::text AS {_quote(c.name)}"
+        return _quote(c.name)
+
+    cols = ", ".join(expr(c) for c in table.columns)
     return f"SELECT {cols} FROM {_quote(schema)}.{_quote(relation or table.name)}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def open_connection(target: Target) -> Connection:
@@ -54,13 +69,14 @@ def connect(target: Target) -> Iterator[Connection]:
         conn.close()
 
 
-def read(conn: Connection, schema: str, table: Table, relation: str | None = None) -> pl.DataFrame:
-    """One table (or partition) as a frame with the declared columns and dtypes."""
+def read(conn: Connection, schema: str, table: Table, relation: str | None = None,
+         layout: str = DEFAULT_LAYOUT) -> pl.DataFrame:
+    """One table (or partition), stored in layout, as a frame with the declared columns and dtypes."""
     import adbc_driver_postgresql.dbapi as adbc
 
     try:
         with conn.cursor() as cur:
-            cur.execute(select_sql(schema, table, relation))
+            cur.execute(select_sql(schema, table, relation, layout))
             batches = list(cur.fetch_record_batch())
     except adbc.Error as exc:
         raise DatabaseError(f"cannot read {schema}.{relation or table.name} back: "

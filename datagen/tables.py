@@ -30,6 +30,21 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class Packed:
+    """Typed columns the contract layout stores as the number keys of one jsonb column (tap events' `metrics`,
+    which the staging model reads as metrics->>'volume_ml' ...). Frames, checks and fingerprints always see
+    the typed columns; only the stored table differs (see stored_columns)."""
+
+    column: str  # the jsonb column
+    keys: tuple[tuple[str, int], ...]  # (typed column = key, decimals of its values)
+    after: str  # the jsonb column is stored right after this column (the legacy column order)
+
+
+LAYOUTS = ("contract", "typed")  # events.tap_events.layout
+DEFAULT_LAYOUT = "contract"  # what the platform's staging models read with no edit
+
+
+@dataclass(frozen=True)
 class Table:
     key: str  # short name used in config, CLI and reports
     columns: tuple[Column, ...]
@@ -47,6 +62,26 @@ class Table:
     # day's ids are one contiguous run, so replacing a window of days swaps whole partitions.
     partitioned: bool = False
     time_column: str = ""  # the event time that decides the day (partition) of a row
+    packed: Packed | None = None  # the contract layout's jsonb column, for tables that have one
+    doc: str = ""  # one line on what a row is (the dbt sources' description)
+
+    def stored_columns(self, layout: str = DEFAULT_LAYOUT) -> tuple[Column, ...]:
+        """The columns of the PostgreSQL table in this layout, in table order."""
+        if self.packed is None or layout == "typed":
+            return self.columns
+        keys = {k for k, _ in self.packed.keys}
+        out: list[Column] = []
+        for c in self.columns:
+            if c.name not in keys:
+                out.append(c)
+            if c.name == self.packed.after:
+                out.append(Column(self.packed.column, STR, "jsonb", False))
+        return tuple(out)
+
+    def layout_of(self, layout: str) -> str:
+        """The layout this table is stored in when layout is asked for (tables without a packed column have
+        only one, called typed)."""
+        return layout if self.packed is not None else "typed"
 
     def partition_name(self, day: dt.date) -> str:
         return f"{self.name}_p{day:%Y%m%d}"
@@ -112,6 +147,7 @@ _STAMPS = (_c("created_at", TS, "timestamp without time zone", False),
 
 ACCOUNTS = Table(
     key="accounts",
+    doc="A customer: a restaurant group, bar chain, stadium operator, hotel group or office caterer.",
     columns=(
         _c("id", I32, "integer", False),
         _vc("name", 255, False),
@@ -133,6 +169,7 @@ ACCOUNTS = Table(
 
 LOCATIONS = Table(
     key="locations",
+    doc="A venue of an account, where its taps are installed.",
     columns=(
         _c("id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
@@ -161,6 +198,7 @@ LOCATIONS = Table(
 
 DEVICES = Table(
     key="devices",
+    doc="A tap controller, sensor or gateway installed at a location.",
     columns=(
         _c("id", I32, "integer", False),
         _c("location_id", I32, "integer", False),
@@ -196,6 +234,7 @@ DEVICES = Table(
 
 USERS = Table(
     key="users",
+    doc="A person with a login to the TapFlow app, in one account.",
     columns=(
         _c("id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
@@ -216,6 +255,7 @@ USERS = Table(
 
 SUBSCRIPTIONS = Table(
     key="subscriptions",
+    doc="An account's plan over time: its current row plus earlier, canceled ones.",
     columns=(
         _c("id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
@@ -238,6 +278,7 @@ SUBSCRIPTIONS = Table(
 
 DEVICE_MAINTENANCE_LOGS = Table(
     key="device_maintenance_logs",
+    doc="A maintenance visit to a device: scheduled, overdue or emergency.",
     columns=(
         _c("id", I32, "integer", False),
         _c("device_id", I32, "integer", False),
@@ -265,11 +306,12 @@ CORE_TABLES: tuple[Table, ...] = (ACCOUNTS, LOCATIONS, DEVICES, USERS, SUBSCRIPT
 _TS = "timestamp without time zone"
 
 # The staging model reads metrics->>'volume_ml', 'temperature_c', 'pressure_psi', 'flow_rate_ml_per_sec'
-# and 'duration_seconds'. They are typed columns here (measured: jsonb takes 2.1x the load time and 1.8x the
-# disk); the view app_database_tap_events_view rebuilds `metrics` as jsonb on read (docs/decisions.md:
-# "Tap-event metrics").
+# and 'duration_seconds', and `metrics` itself. The contract layout (the default) stores them as a jsonb
+# `metrics` column, the typed layout as the typed columns declared here plus the view
+# app_database_tap_events_view (docs/decisions.md: "Tap-event metrics").
 TAP_EVENTS = Table(
     key="tap_events",
+    doc="One event a device reported: a pour, a temperature or pressure reading, a health check ...",
     columns=(
         _c("id", I32, "integer", False),
         _c("device_id", I32, "integer", False),
@@ -291,10 +333,13 @@ TAP_EVENTS = Table(
     id_range_key="tap_events",
     partitioned=True,
     time_column="timestamp",
+    packed=Packed("metrics", (("volume_ml", 0), ("temperature_c", 1), ("pressure_psi", 1),
+                              ("flow_rate_ml_per_sec", 1), ("duration_seconds", 2)), after="status"),
 )
 
 USER_SESSIONS = Table(
     key="user_sessions",
+    doc="A user's session in the TapFlow app.",
     columns=(
         _c("session_id", I32, "integer", False),
         _c("user_id", I32, "integer", False),
@@ -318,6 +363,7 @@ USER_SESSIONS = Table(
 
 PAGE_VIEWS = Table(
     key="page_views",
+    doc="A page a user viewed during a session.",
     columns=(
         _c("page_view_id", I32, "integer", False),
         _c("session_id", I32, "integer", False),
@@ -342,6 +388,7 @@ PAGE_VIEWS = Table(
 
 FEATURE_USAGE = Table(
     key="feature_usage",
+    doc="How often a user used an app feature at a point in time.",
     columns=(
         _c("usage_id", I32, "integer", False),
         _c("user_id", I32, "integer", False),

@@ -27,7 +27,7 @@ from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
-from datagen.load import existing_partitions, lock_key
+from datagen.load import existing_partitions, lock_key, stored_layout
 from datagen.manifest import fingerprint, read_manifest
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
@@ -174,8 +174,15 @@ def validate(cfg: Config, target: Target, opts: Options,
                                  hint="run `just generate` (and `just generate-events`) first, or pass --schema")
             partitions = {t.key: sorted(existing_partitions(cur, opts.schema, t)) for t in EVENT_TABLES
                           if t.name in present}
-            return _run(cfg, target, opts, manifest, present, partitions, wanted, warnings, t0, on_progress,
-                        on_total)
+            layouts = {t.key: stored_layout(cur, opts.schema, t, cfg.events.tap_layout) for t in EVENT_TABLES
+                       if t.name in present}
+            for t in EVENT_TABLES:
+                if t.key in layouts and layouts[t.key] != t.layout_of(cfg.events.tap_layout):
+                    warnings.append(f"{opts.schema}.{t.name} is stored in the {layouts[t.key]} layout; the config "
+                                    f"asks for {cfg.events.tap_layout} (events.{t.key}.layout), which the next "
+                                    "whole-range `just generate-events` switches to")
+            return _run(cfg, target, opts, manifest, present, partitions, layouts, wanted, warnings, t0,
+                        on_progress, on_total)
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {opts.schema} at {describe(target.conninfo)}: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
@@ -198,7 +205,7 @@ def _present(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> set[str]:
 
 
 def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | None, present: set[str],
-         partitions: dict[str, list[str]], wanted: set[str], warnings: list[str], t0: float,
+         partitions: dict[str, list[str]], layouts: dict[str, str], wanted: set[str], warnings: list[str], t0: float,
          on_progress: Callable[[int], None] | None, on_total: Callable[[int], None] | None) -> Validation:
     findings: dict[str, Finding] = {}
 
@@ -251,7 +258,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         if on_total:
             on_total(sum(plan.all_spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
         tr = time.perf_counter()
-        for result in _read_partitions(target, opts, cfg, frames, plan, partitions, units, on_progress):
+        for result in _read_partitions(target, opts, cfg, frames, plan, partitions, layouts, units, on_progress):
             rows_read += result.rows
             key = result.key
             states[key].rows = (states[key].rows or 0) + result.rows
@@ -287,7 +294,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
             f.status, f.note = "skipped", "no manifest"
             continue
         tc = time.perf_counter()
-        diffs = _partition_diffs(seen[t.key], entry)
+        diffs = _partition_diffs(seen[t.key], entry, layouts.get(t.key))
         f.add(len(diffs), diffs, time.perf_counter() - tc)
     return Validation(opts.schema, target.display, opts.manifest_path, manifest, list(findings.values()),
                       list(states.values()), rows_read, read_s, time.perf_counter() - t0, warnings)
@@ -302,10 +309,13 @@ def _core_diffs(frame: pl.DataFrame, key: str, entry: dict[str, Any] | None) -> 
     return [f"{k} {got[k]} (manifest {entry.get(k)})" for k in got if got[k] != entry.get(k)]
 
 
-def _partition_diffs(seen: dict[str, tuple[int | None, int, str]], entry: dict[str, Any] | None) -> list[str]:
-    """Missing, extra and altered partitions by name."""
+def _partition_diffs(seen: dict[str, tuple[int | None, int, str]], entry: dict[str, Any] | None,
+                     layout: str | None) -> list[str]:
+    """Missing, extra and altered partitions by name; a layout other than the manifest's."""
     listed = {str(p["partition"]): p for p in ((entry or {}).get("partitions") or {}).values()}
-    out = [f"{name}: missing" for name in sorted(set(listed) - set(seen))]
+    recorded = (entry or {}).get("layout")
+    out = [f"stored in the {layout} layout (manifest {recorded})"] if recorded and layout and recorded != layout else []
+    out += [f"{name}: missing" for name in sorted(set(listed) - set(seen))]
     out += [f"{name}: extra (not in the manifest)" for name in sorted(set(seen) - set(listed))]
     for name in sorted(set(seen) & set(listed)):
         first, rows, fp = seen[name]
@@ -344,7 +354,7 @@ class PartResult:
 
 
 def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, plan: events.Plan,
-                     partitions: dict[str, list[str]], units: list[Unit],
+                     partitions: dict[str, list[str]], layouts: dict[str, str], units: list[Unit],
                      on_progress: Callable[[int], None] | None) -> Iterator[PartResult]:
     """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each);
     results in unit order."""
@@ -369,7 +379,7 @@ def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Fr
             name = t.partition_name(day)
             if name not in existing.get(key, set()):
                 continue
-            frame = readback.read(connection(), opts.schema, t, name)
+            frame = readback.read(connection(), opts.schema, t, name, layouts[key])
             frames[key] = frame
             span = plan.all_spans[key].get(day)
             outcomes: list[checks.Outcome] = []

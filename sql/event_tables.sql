@@ -5,6 +5,10 @@
 -- The keys live on the parents; PostgreSQL checks them for each partition as it is attached.
 -- tests/test_tables.py proves this file and datagen/tables.py agree.
 
+-- Tap events in the contract layout (events.tap_events.layout: contract, the default): the staging model
+-- reads metrics->>'volume_ml', 'temperature_c', 'pressure_psi', 'flow_rate_ml_per_sec', 'duration_seconds'
+-- and metrics itself. An event carries the keys of its type (an empty object for events without measurements).
+-- sql/tap_events_typed.sql is the typed layout, created instead when the config asks for it.
 CREATE TABLE IF NOT EXISTS {schema}.app_database_tap_events (
     id                         INTEGER NOT NULL,
     device_id                  INTEGER NOT NULL,
@@ -12,12 +16,8 @@ CREATE TABLE IF NOT EXISTS {schema}.app_database_tap_events (
     "timestamp"                TIMESTAMP NOT NULL,
     event_type                 VARCHAR(50),
     status                     VARCHAR(50),
+    metrics                    JSONB NOT NULL,
     device_category            VARCHAR(50),
-    volume_ml                  INTEGER,
-    temperature_c              REAL,
-    pressure_psi               REAL,
-    flow_rate_ml_per_sec       REAL,
-    duration_seconds           REAL,
     created_at                 TIMESTAMP,
     CONSTRAINT app_database_tap_events_pkey PRIMARY KEY (id),
     CONSTRAINT app_database_tap_events_device_id_fkey
@@ -79,25 +79,3 @@ CREATE TABLE IF NOT EXISTS {schema}.app_database_feature_usage (
     CONSTRAINT app_database_feature_usage_customer_id_fkey
         FOREIGN KEY (customer_id) REFERENCES {schema}.app_database_accounts (id)
 ) PARTITION BY RANGE (usage_id);
-
--- The legacy tap-event row for the staging model: point its source at this view
--- (identifier: app_database_tap_events_view) and metrics->>'volume_ml' etc. read as before.
--- jsonb_strip_nulls drops the keys an event type does not carry, as the legacy per-type objects did.
-CREATE OR REPLACE VIEW {schema}.app_database_tap_events_view AS
-SELECT
-    id,
-    device_id,
-    location_id,
-    "timestamp",
-    event_type,
-    status,
-    jsonb_strip_nulls(jsonb_build_object(
-        'volume_ml', volume_ml,
-        'temperature_c', temperature_c,
-        'pressure_psi', pressure_psi,
-        'flow_rate_ml_per_sec', flow_rate_ml_per_sec,
-        'duration_seconds', duration_seconds
-    )) AS metrics,
-    device_category,
-    created_at
-FROM {schema}.app_database_tap_events;

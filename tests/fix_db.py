@@ -23,7 +23,7 @@ from psycopg import sql
 from datagen import embedded
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.generate import Generated, generate
-from datagen.tables import TABLES
+from datagen.tables import TABLES, Column
 
 settings.register_profile("ci", max_examples=15, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -82,8 +82,21 @@ def read_table(url: str, schema: str, key: str) -> pl.DataFrame:
     """A loaded table read back into Polars with the declared dtypes."""
     t = TABLES[key]
     with psycopg.connect(url) as conn, conn.cursor() as cur:
+        stored = {str(r[0]) for r in cur.execute(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0",
+            (schema, t.name)).fetchall()}
+        packed = dict(t.packed.keys) if t.packed is not None and t.packed.column in stored else {}
+
+        def column(c: Column) -> sql.Composable:  # the contract layout's keys, typed on the server
+            if c.name not in packed:
+                return sql.Identifier(c.name)
+            assert t.packed is not None
+            return sql.SQL("({}->>{})::{} AS {}").format(sql.Identifier(t.packed.column), sql.Literal(c.name),
+                                                         sql.SQL(c.pg_type), sql.Identifier(c.name))
+
         cur.execute(sql.SQL("SELECT {} FROM {}.{} ORDER BY {}").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names), sql.Identifier(schema),
+            sql.SQL(", ").join(column(c) for c in t.columns), sql.Identifier(schema),
             sql.Identifier(t.name), sql.Identifier(t.primary_key)))
         rows = cur.fetchall()
     return pl.DataFrame(rows, schema=t.polars_schema, orient="row")

@@ -79,11 +79,11 @@ def test_events_load_with_keys_in_place_and_match_the_manifest(db_env: str, load
             fingerprint(read_table(db_env, schema, t.key), t.key)
 
 
-def test_staging_reads_metrics_through_the_view(db_env: str, loaded: str) -> None:
-    schema = loaded
+def test_staging_reads_metrics_from_the_table(db_env: str, loaded: str) -> None:
+    schema = loaded  # the contract layout (the default): the staging model's reads, on the table itself
 
     def count(where: str) -> int:
-        return int(q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events_view WHERE " + where, schema))
+        return int(q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events WHERE " + where, schema))
 
     pours = count("event_type = 'pour'")
     assert pours > 0
@@ -100,6 +100,16 @@ def test_staging_reads_metrics_through_the_view(db_env: str, loaded: str) -> Non
     assert 0.01 < hot / temps < 0.03
     assert count("status NOT IN ('success', 'warning', 'error')") == 0
     assert count("event_type = 'error' AND status <> 'error'") == 0
+    # each event carries exactly its type's keys, as numbers
+    keys = {"pour": "{{duration_seconds,flow_rate_ml_per_sec,temperature_c,volume_ml}}",  # {{: sql.SQL's escape
+            "temperature": "{{temperature_c}}", "pressure": "{{pressure_psi}}"}
+    total = count("true")
+    for event_type, want in keys.items():
+        assert count(f"event_type = '{event_type}' AND ARRAY(SELECT jsonb_object_keys(metrics) ORDER BY 1) "
+                     f"<> '{want}'::text[]") == 0
+    assert count("metrics = '{{}}'::jsonb") == count("event_type NOT IN ('pour', 'temperature', 'pressure')") > 0
+    assert count("jsonb_path_exists(metrics, '$.* ? (@.type() != \"number\")')") == 0
+    assert total == count("metrics IS NOT NULL")
 
 
 def test_temporal_rules_hold_in_the_database(db_env: str, loaded: str, small: Path) -> None:
@@ -241,7 +251,8 @@ def test_tables_declare_partitioned_events() -> None:
 
 
 def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Path) -> None:
-    from datagen import events, load_events
+    from datagen import events, load_events, readback
+    from datagen.db import Target
     from datagen.load import ddl
 
     cfg = parse_config(yaml.safe_load(small.read_text()))
@@ -249,29 +260,41 @@ def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Pa
     part = streams.plan(("tap_events",)).parts["tap_events"][0]
     built = events.build_checked(streams, part)
     assert built.layout is not None
-    fast = load_events.encode(built, 1000).body
-    slow = load_events.encode(events.Built(part, built.frame, "", []), 1000).body  # no layout: pgpq
+    fast = load_events.encode(built, 1000, "typed").body
+    slow = load_events.encode(events.Built(part, built.frame, "", []), 1000, "typed").body  # no layout: pgpq
     assert len(fast) == len(slow) and bytes(fast) != bytes(slow)  # the same tuples, grouped differently
+    packed = load_events.encode(built, 1000, "contract").body  # the jsonb metrics column in place of five
     t = TABLES["tap_events"]
     s = sql.Identifier(schema)
-    loaded = []
+    fingerprints = []
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
         conn.execute(ddl("core_tables.sql", schema))
         conn.execute(ddl("core_constraints.sql", schema))  # event tables reference the core keys
-        conn.execute(ddl("event_tables.sql", schema))
-        for name, body in (("fast", fast), ("slow", slow)):
-            conn.execute(sql.SQL("CREATE TABLE {}.{} (LIKE {}.{})").format(s, sql.Identifier(name), s,
-                                                                         sql.Identifier(t.name)))
+        for name, body, layout in (("fast", fast, "typed"), ("slow", slow, "typed"), ("packed", packed, "contract")):
+            columns = t.stored_columns(layout)
+            conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, sql.Identifier(name), sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns)))
             with conn.cursor().copy(sql.SQL("COPY {}.{} FROM STDIN (FORMAT BINARY)").format(
                     s, sql.Identifier(name))) as copy:
                 copy.write(load_events.PGCOPY_HEADER)
                 copy.write(body)
                 copy.write(load_events.PGCOPY_TRAILER)
-            rows = conn.execute(sql.SQL("SELECT {} FROM {}.{}").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in t.column_names), s, sql.Identifier(name))).fetchall()
-            loaded.append(pl.DataFrame(rows, schema=t.polars_schema, orient="row"))
-    assert fingerprint(loaded[0], "tap_events") == fingerprint(loaded[1], "tap_events") == built.fingerprint
+        with readback.connect(Target(db_url, "test")) as rconn:
+            for name, layout in (("fast", "typed"), ("slow", "typed"), ("packed", "contract")):
+                fingerprints.append(fingerprint(readback.read(rconn, schema, t, name, layout), "tap_events"))
+        # the contract layout's text reads back to exactly the typed values (pgpq's typed table as the reference)
+        differ = conn.execute(sql.SQL(
+            "SELECT count(*) FROM {s}.slow a JOIN {s}.packed b USING (id) WHERE "
+            "a.volume_ml IS DISTINCT FROM (b.metrics->>'volume_ml')::integer OR "
+            "a.temperature_c IS DISTINCT FROM (b.metrics->>'temperature_c')::real OR "
+            "a.pressure_psi IS DISTINCT FROM (b.metrics->>'pressure_psi')::real OR "
+            "a.flow_rate_ml_per_sec IS DISTINCT FROM (b.metrics->>'flow_rate_ml_per_sec')::real OR "
+            "a.duration_seconds IS DISTINCT FROM (b.metrics->>'duration_seconds')::real").format(s=s)).fetchone()
+        assert differ == (0,)
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}.packed").format(s)).fetchone()
+        assert rows == (built.frame.height,)
+    assert fingerprints == [built.fingerprint] * 3
 
 
 @pytest.mark.timeout(120)

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from psycopg import sql
 
-from datagen.load import ddl
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors
+from datagen.load import create_event_tables, ddl
+from datagen.tables import CORE_TABLES, EVENT_TABLES, LAYOUTS, TABLES, TAP_EVENTS_VIEW, ancestors
 
 
-def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_ddl_matches_declarations(db_url: str, schema: str, layout: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         conn.execute(ddl("core_tables.sql", schema))
         conn.execute(ddl("core_constraints.sql", schema))
-        conn.execute(ddl("event_tables.sql", schema))
+        create_event_tables(conn.cursor(), schema, layout)
         for t in CORE_TABLES + EVENT_TABLES:
             cols = conn.execute(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
                 "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
                 "ORDER BY a.attnum", (schema, t.name)).fetchall()
-            assert cols == [(c.name, c.pg_type, not c.nullable) for c in t.columns], t.key
+            assert cols == [(c.name, c.pg_type, not c.nullable) for c in t.stored_columns(layout)], t.key
             cons = conn.execute(
                 "SELECT con.conname, con.contype, pg_get_constraintdef(con.oid) FROM pg_constraint con "
                 "JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -34,6 +36,24 @@ def test_ddl_matches_declarations(db_url: str, schema: str) -> None:
                 want.add((t.fk_constraint(fk), "f",
                           f"FOREIGN KEY ({fk.column}) REFERENCES {schema}.{parent.name}({fk.parent_column})"))
             assert set(cons) == want, t.key
+        view = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TAP_EVENTS_VIEW}',)).fetchone()
+        assert (view is not None and view[0] is not None) == (layout == "typed")  # the view is the typed layout's
+
+
+def test_the_layouts_differ_only_in_the_packed_columns() -> None:
+    t = TABLES["tap_events"]
+    assert t.packed is not None
+    contract, typed = t.stored_columns("contract"), t.stored_columns("typed")
+    assert typed == t.columns
+    packed = {k for k, _ in t.packed.keys}
+    assert [c.name for c in contract] == ["id", "device_id", "location_id", "timestamp", "event_type", "status",
+                                          "metrics", "device_category", "created_at"]  # the legacy column order
+    assert [c for c in typed if c.name not in packed] == [c for c in contract if c.name != "metrics"]
+    assert {c.name for c in typed} - {c.name for c in contract} == packed == {
+        "volume_ml", "temperature_c", "pressure_psi", "flow_rate_ml_per_sec", "duration_seconds"}
+    for other in TABLES.values():
+        if other.packed is None:
+            assert other.stored_columns("contract") == other.stored_columns("typed") == other.columns
 
 
 def test_every_staging_column_is_declared() -> None:
@@ -55,10 +75,9 @@ def test_every_staging_column_is_declared() -> None:
 
 
 def test_every_staging_event_column_is_declared() -> None:
-    # reference raw-tables.md §7-10, column S (tap-event metrics are typed columns; the view rebuilds `metrics`)
+    # reference raw-tables.md §7-10, column S, in the default (contract) layout: tap events store `metrics`
     staging = {
-        "tap_events": "id device_id location_id timestamp event_type status device_category created_at "
-                      "volume_ml temperature_c pressure_psi flow_rate_ml_per_sec duration_seconds",
+        "tap_events": "id device_id location_id timestamp event_type status metrics device_category created_at",
         "user_sessions": "session_id user_id customer_id start_time end_time duration_seconds page_views "
                          "actions_taken device_type browser created_at",
         "page_views": "page_view_id session_id user_id customer_id page_url page_title timestamp "
@@ -66,7 +85,7 @@ def test_every_staging_event_column_is_declared() -> None:
         "feature_usage": "usage_id user_id customer_id feature_name usage_count timestamp created_at",
     }
     for key, cols in staging.items():
-        assert not set(cols.split()) - set(TABLES[key].column_names), key
+        assert not set(cols.split()) - {c.name for c in TABLES[key].stored_columns()}, key
 
 
 def test_day_of_inverts_partition_name() -> None:

@@ -104,8 +104,8 @@ def _duplicate_id(url: str, s: str) -> object:
 
 def _change_one_value(url: str, s: str) -> object:
     tap = _first(url, s, "SELECT min(id) + 7 FROM {s}.app_database_tap_events_p20250622")
-    execute(url, s, "UPDATE {s}.app_database_tap_events SET volume_ml = coalesce(volume_ml, 0) + 1 "
-                    f"WHERE id = {tap}")
+    execute(url, s, "UPDATE {s}.app_database_tap_events SET metrics = metrics || jsonb_build_object('volume_ml', "
+                    f"coalesce((metrics->>'volume_ml')::int, 0) + 1) WHERE id = {tap}")  # the contract layout
     return "app_database_tap_events_p20250622: altered (fingerprint"
 
 

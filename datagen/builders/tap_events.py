@@ -241,7 +241,9 @@ def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) ->
     t_lo, t_hi = ev.temperature_c
     temp_anomaly = u[4] < f32(ev.temperature_anomaly_rate)
     a_lo, a_hi = TEMP_ANOMALY_C
-    temp = np.round(np.where(temp_anomaly, f32(a_lo) + u[3] * f32(a_hi - a_lo), f32(t_lo) + u[3] * f32(t_hi - t_lo)), 1)
+    # + 0: -0.0 becomes 0.0, which is what its text "0.0" reads back as in the contract layout's jsonb
+    temp = np.round(np.where(temp_anomaly, f32(a_lo) + u[3] * f32(a_hi - a_lo), f32(t_lo) + u[3] * f32(t_hi - t_lo)),
+                    1) + f32(0)
     p_lo, p_hi = ev.pressure_psi
     press_anomaly = u[4] < f32(ev.pressure_anomaly_rate)
     pa_lo, pa_hi = PRESSURE_ANOMALY_PSI

@@ -1,0 +1,48 @@
+-- Tap events in the typed layout (events.tap_events.layout: typed): the five measurements as typed
+-- columns, for load tests that do not need the dbt contract. Created by `just generate-events` in place of
+-- the contract layout's table in sql/event_tables.sql; {schema} as there. tests/test_tables.py proves this
+-- file and datagen/tables.py agree.
+
+CREATE TABLE IF NOT EXISTS {schema}.app_database_tap_events (
+    id                         INTEGER NOT NULL,
+    device_id                  INTEGER NOT NULL,
+    location_id                INTEGER NOT NULL,
+    "timestamp"                TIMESTAMP NOT NULL,
+    event_type                 VARCHAR(50),
+    status                     VARCHAR(50),
+    device_category            VARCHAR(50),
+    volume_ml                  INTEGER,
+    temperature_c              REAL,
+    pressure_psi               REAL,
+    flow_rate_ml_per_sec       REAL,
+    duration_seconds           REAL,
+    created_at                 TIMESTAMP,
+    CONSTRAINT app_database_tap_events_pkey PRIMARY KEY (id),
+    CONSTRAINT app_database_tap_events_device_id_fkey
+        FOREIGN KEY (device_id) REFERENCES {schema}.app_database_devices (id),
+    CONSTRAINT app_database_tap_events_location_id_fkey
+        FOREIGN KEY (location_id) REFERENCES {schema}.app_database_locations (id)
+) PARTITION BY RANGE (id);
+
+-- The legacy tap-event row over the typed layout: a source pointed at this view
+-- (identifier: app_database_tap_events_view) reads metrics->>'volume_ml' etc., at about 10x the cost of the
+-- contract layout's jsonb column (docs/decisions.md: "Tap-event metrics").
+-- jsonb_strip_nulls drops the keys an event type does not carry, as the legacy per-type objects did.
+CREATE OR REPLACE VIEW {schema}.app_database_tap_events_view AS
+SELECT
+    id,
+    device_id,
+    location_id,
+    "timestamp",
+    event_type,
+    status,
+    jsonb_strip_nulls(jsonb_build_object(
+        'volume_ml', volume_ml,
+        'temperature_c', temperature_c,
+        'pressure_psi', pressure_psi,
+        'flow_rate_ml_per_sec', flow_rate_ml_per_sec,
+        'duration_seconds', duration_seconds
+    )) AS metrics,
+    device_category,
+    created_at
+FROM {schema}.app_database_tap_events;
