@@ -2,7 +2,8 @@
 
 For each volume N (default 1M and 10M; `--rows 1M,10M,100M` for the full series) it picks the first days of
 2024 onward that hold N tap events at the shipped rates, writes a config whose events.range is exactly those
-days, and measures on the same PostgreSQL and the same table layout:
+days, and measures, for each tap-event layout (events.tap_events.layout: the default contract layout first,
+then typed beside it; `--layouts`), on the same PostgreSQL and that layout's table:
 
 - e2e: `python -m datagen generate-events --tables tap_events` as a user runs it (a fresh process: plan,
   build, check, encode, COPY on parallel connections, keys, swap), wall time and peak RSS, and the command's
@@ -14,7 +15,8 @@ days, and measures on the same PostgreSQL and the same table layout:
 - generation alone, no database: build only, and build + checks + fingerprint + encoding (one thread).
 
 Ratios are to ceilings measured in the same run, since absolute times on these shared machines drift.
-Usage: python benchmarks/bench_events.py [--rows 1M,10M,100M] [--database-url URL] [--no-record]
+Usage: python benchmarks/bench_events.py [--rows 1M,10M,100M] [--layouts contract,typed] [--database-url URL]
+       [--no-record]
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from datagen import events, load_events
 from datagen.config import DEFAULT_CONFIG, MAX_ID, parse_config
 from datagen.db import Target, resolve
 from datagen.generate import generate
-from datagen.tables import EVENT_TABLES
+from datagen.tables import EVENT_TABLES, LAYOUTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -159,6 +161,7 @@ def main() -> int:
     ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"))
     ap.add_argument("--connections", type=int, default=load_events.DEFAULT_CONNECTIONS)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"tap-event layouts (default {','.join(LAYOUTS)})")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = ap.parse_args()
@@ -170,8 +173,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_events_") as tmp:
         tmpdir = Path(tmp)
         windows = _windows(raw, sizes)
-        for target_rows, start, end, rows in windows:
+        for (target_rows, start, end, rows), layout in [(w, x) for w in windows for x in args.layouts.split(",")]:
             cfg_raw = _config(raw, start, end)
+            cfg_raw["events"]["tap_events"]["layout"] = layout
             cfg_path = tmpdir / f"events_{target_rows}.yaml"
             cfg_path.write_text(yaml.safe_dump(cfg_raw, sort_keys=False), encoding="utf-8")
             cfg = parse_config(cfg_raw)
@@ -204,7 +208,7 @@ def main() -> int:
             _drop_events(url)
             e2e_s, inner_s, e2e_rss = _e2e(cfg_path, url, args.connections, args.workers, tmpdir / "out.txt")
             data.unlink()
-            r = {"rows": rows, "days": f"{start}..{end}", "e2e_s": e2e_s, "e2e_rows_s": rows / e2e_s,
+            r = {"rows": rows, "days": f"{start}..{end}", "layout": layout, "e2e_s": e2e_s, "e2e_rows_s": rows / e2e_s,
                  "e2e_after_startup_s": inner_s, "e2e_after_startup_rows_s": rows / inner_s,
                  "e2e_peak_rss_mb": e2e_rss / 2**20, "ceiling_load_s": ceiling.total_seconds,
                  "ceiling_load_rows_s": rows / ceiling.total_seconds, "ceiling_copy_s": copy_s,
@@ -216,8 +220,8 @@ def main() -> int:
             print(json.dumps(r), flush=True)
     _drop_events(url)
     machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()})"
-    command = f"`python benchmarks/bench_events.py --rows {args.rows}`"
-    lines = [f"| {dt.date.today()} | {machine} | {command} | {r['rows']:,} ({r['days']}) | "
+    command = f"`python benchmarks/bench_events.py --rows {args.rows} --layouts {args.layouts}`"
+    lines = [f"| {dt.date.today()} | {machine} | {command} | {r['rows']:,} ({r['days']}) | {r['layout']} | "
              f"{r['e2e_rows_s']:,.0f} | {r['e2e_after_startup_rows_s']:,.0f} | {r['ceiling_load_rows_s']:,.0f} | "
              f"{r['ratio_load']:.2f}x | "
              f"{r['ceiling_copy_rows_s']:,.0f} | {r['ratio_copy']:.2f}x | {r['gen_rows_s']:,.0f} | "
@@ -226,10 +230,11 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "command": command, "results": results}, indent=2))
     if not args.no_record:
-        table = ("| date | machine | command | rows (days) | e2e rows/s | e2e after start-up | load ceiling rows/s "
+        table = ("| date | machine | command | rows (days) | layout | e2e rows/s | e2e after start-up "
+                 "| load ceiling rows/s "
                  "| e2e / load ceiling "
                  "| COPY ceiling rows/s | e2e / COPY ceiling | generation rows/s | gen + check + encode rows/s "
-                 "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+                 "| e2e peak RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         add_to_section("## Tap events end to end against the load ceilings",
                        "e2e: `generate-events --tables tap_events` in a fresh process (plan, build, check, encode, "
                        "COPY on 2 connections, primary and foreign keys, swap); e2e after start-up: the command's "
