@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
@@ -202,3 +203,29 @@ def test_load_days_are_the_parts_with_rows_grouped_by_day_in_plan_order(plan: ev
     assert [p for day in days for p in day] == nonempty  # every part with rows once, plan and block order
     assert all(day and {(p.table, p.day) for p in day} == {(day[0].table, day[0].day)} for day in days)
     assert len({(day[0].table, day[0].day) for day in days}) == len(days)  # one entry per day
+
+
+@given(values=st.lists(st.integers(-(1 << 24) + 1, (1 << 24) - 1), min_size=1, max_size=50),
+       decimals=st.integers(0, 3))
+def test_render_decimal_writes_each_number_right_aligned_with_its_decimals(values: list[int], decimals: int) -> None:
+    from decimal import Decimal
+
+    from datagen._copy_binary import render_decimal
+
+    out = render_decimal(np.array(values, dtype=np.int64), decimals)
+    width = out.dtype.itemsize
+    texts = [bytes(v).decode() for v in out.view(f"S{width}")]
+    assert all(len(t) == width for t in texts)  # one width, padded with spaces on the left only
+    assert [t.lstrip(" ") for t in texts] == [str(Decimal(v).scaleb(-decimals)) for v in values]
+    assert width == max(len(str(Decimal(v).scaleb(-decimals))) for v in values)
+
+
+def test_packed_values_must_read_back_exactly() -> None:
+    from datagen._copy_binary import _scaled
+
+    ok = pl.Series("t", [3.5, -0.1, 12.3], dtype=pl.Float32)
+    assert _scaled(ok, 1).tolist() == [35, -1, 123]
+    with pytest.raises(ValueError, match="more than 1 decimals"):
+        _scaled(pl.Series("t", [0.25], dtype=pl.Float32), 1)
+    with pytest.raises(ValueError, match="more than 2 decimals"):
+        _scaled(pl.Series("t", [2.0e6], dtype=pl.Float32), 2)  # 2e8 hundredths: beyond float32's exact integers
