@@ -1,8 +1,8 @@
 """`just bench`: the benchmark suite for event volumes, every figure beside ceilings and baselines from the same run.
 
 For each volume N (default 1M and 10M; `--rows 100M` or `--rows 1M,10M,100M` for more; `--quick` for a
-one-minute check) it loads the first days of 2024 onward holding N tap events, on the same PostgreSQL and table
-layout, and measures:
+one-minute check) it loads the first days of 2024 onward holding N tap events, on the same PostgreSQL, in the
+default tap-event layout (contract: the jsonb `metrics` column), and measures:
 
 - ceiling (COPY): one binary COPY FROM STDIN of the same rows encoded beforehand, into a bare table, no keys;
 - ceiling (server file): the server reading the same binary file itself (COPY FROM 'file'; needs a superuser
@@ -12,7 +12,8 @@ layout, and measures:
 - post-load validation: `validate --tables tap_events` (read back, every check, the manifest);
 - baseline (legacy style): per-row Python generation with batched INSERTs of 1,000, on a small N;
 - baseline (off the shelf): Polars write_database through ADBC, on up to 1M of the same rows;
-- peak memory (RSS) of every stage, each run in its own process, and time per stage.
+- peak memory (RSS) of every stage, each run in its own process, and time per stage;
+- beside it, the typed layout (events.tap_events.layout: typed): its end to end and its own COPY ceiling.
 
 Results: a JSON file per run (benchmarks/runs/), a Markdown table in benchmarks/RESULTS.md and a chart,
 benchmarks/bench.png. Ratios are to the ceilings measured in the same run; absolute times on these shared
@@ -41,6 +42,7 @@ import yaml
 from _results import add_to_section, commit
 from bench_events import _config, _rows, _windows
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from datagen import events, load_events
 from datagen.config import DEFAULT_CONFIG, parse_config
@@ -109,22 +111,24 @@ def _stage_legacy(url: str, n: int) -> dict[str, float]:
     rng = random.Random(42)
     t0 = time.perf_counter()
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE TABLE {}.legacy (LIKE {}.app_database_tap_events)").format(
-            sql.Identifier(SCHEMA), sql.Identifier(SCHEMA)))
+        cur.execute(sql.SQL("CREATE TABLE {}.legacy (id integer, device_id integer, location_id integer, "
+                            "\"timestamp\" timestamp, event_type varchar(50), status varchar(50), metrics jsonb, "
+                            "device_category varchar(50), created_at timestamp)").format(sql.Identifier(SCHEMA)))
         batch: list[tuple[Any, ...]] = []
         start = dt.datetime(2024, 1, 1)
         for i in range(1, n + 1):
             row = {"id": i, "device_id": rng.randint(1, 25_000), "location_id": rng.randint(1, 800),
                    "timestamp": start + dt.timedelta(seconds=rng.randint(0, 86_399)),
                    "event_type": rng.choice(["pour", "temperature", "pressure", "cleaning"]),
-                   "status": rng.choice(["success", "warning", "error"]), "device_category": "dispensing",
-                   "volume_ml": rng.randint(20, 500), "temperature_c": round(rng.uniform(2, 6), 2),
-                   "pressure_psi": round(rng.uniform(10, 15), 2), "flow_rate_ml_per_sec": round(rng.uniform(10, 50), 2),
-                   "duration_seconds": round(rng.uniform(1, 30), 2), "created_at": start}
+                   "status": rng.choice(["success", "warning", "error"]),
+                   "metrics": Jsonb({"volume_ml": rng.randint(20, 500), "temperature_c": round(rng.uniform(2, 6), 1),
+                                     "flow_rate_ml_per_sec": round(rng.uniform(10, 50), 1),
+                                     "duration_seconds": round(rng.uniform(1, 30), 2)}),
+                   "device_category": "dispensing", "created_at": start}  # the legacy row, jsonb metrics
             batch.append(tuple(row.values()))
             if len(batch) == 1000 or i == n:
                 cur.executemany(sql.SQL("INSERT INTO {}.legacy VALUES ({})").format(
-                    sql.Identifier(SCHEMA), sql.SQL(", ").join([sql.Placeholder()] * 13)), batch)
+                    sql.Identifier(SCHEMA), sql.SQL(", ").join([sql.Placeholder()] * 9)), batch)
                 conn.commit()
                 batch = []
         cur.execute(sql.SQL("DROP TABLE {}.legacy").format(sql.Identifier(SCHEMA)))
@@ -247,6 +251,26 @@ def measure(target_rows: int, start: str, end: str, rows: int, raw: dict[str, An
     _, _, lg = _stage("legacy", env, "--url", url, "--limit", str(n_legacy))
     r["legacy_rows"], r["legacy_rows_s"] = n_legacy, n_legacy / lg["write_s"]
 
+    # the typed layout beside it: end to end and its own COPY ceiling (the table is recreated in that layout)
+    typed_raw = _config(raw, start, end)
+    typed_raw["events"]["tap_events"]["layout"] = "typed"
+    typed_path = tmp / f"bench_{target_rows}_typed.yaml"
+    typed_path.write_text(yaml.safe_dump(typed_raw, sort_keys=False), encoding="utf-8")
+    typed = ["--config", str(typed_path), "--schema", SCHEMA]
+    _sql(url, sql.SQL("DROP TABLE {}.app_database_tap_events CASCADE").format(sql.Identifier(SCHEMA)))
+    _sql(url, sql.SQL("CHECKPOINT"))
+    wall, r["typed_e2e_rss_mb"], _ = _measured([*dg, "generate-events", *typed, "--tables", "tap_events", "--yes",
+                                                "--no-progress"], env)
+    r["typed_e2e_rows_s"] = rows / wall
+    try:
+        _stage("encode", env, "--config", str(typed_path), "--out", str(data))
+        _sql(url, sql.SQL("CHECKPOINT"))
+        copy_s, _ = _ceilings(url, data)
+    finally:
+        data.unlink(missing_ok=True)
+    r["typed_ceiling_copy_rows_s"] = rows / copy_s
+    r["typed_ratio_copy"] = r["typed_e2e_rows_s"] / r["typed_ceiling_copy_rows_s"]
+
     r["ratio_copy"] = r["e2e_rows_s"] / r["ceiling_copy_rows_s"]
     r["ratio_file"] = r["e2e_rows_s"] / r["ceiling_file_rows_s"] if r["ceiling_file_rows_s"] else None
     r["speedup_legacy"] = r["e2e_rows_s"] / r["legacy_rows_s"]
@@ -289,18 +313,21 @@ def record(results: list[dict[str, Any]], command: str, machine: str, versions: 
              f"| {f(r['adbc_rows_s'])} ({r['adbc_rows']:,}) | {f(r['legacy_rows_s'])} ({r['legacy_rows']:,}) "
              f"| {f(r['speedup_adbc'], '.1f')}x / {f(r['speedup_legacy'], '.0f')}x "
              f"| {f(r['e2e_rss_mb'])} / {f(r['e2e_all_rss_mb'])} / {f(r['validate_rss_mb'])} / "
-             f"{f(r['gen_rss_mb'])} MB |"
+             f"{f(r['gen_rss_mb'])} MB | {f(r['typed_e2e_rows_s'])} | {f(r['typed_ceiling_copy_rows_s'])} "
+             f"| {f(r['typed_ratio_copy'], '.2f')}x |"
              for r in results]
     block = (f"\nRun {dt.date.today()}, commit {commit()}, {machine}, {versions}: {command}\n\n"
              "| rows | e2e rows/s | COPY ceiling | e2e / COPY | server-file ceiling | e2e / file | 4 tables e2e "
              "| validate (read + checks) | generation | Parquet | ADBC baseline (rows) | legacy baseline (rows) "
-             "| speedup vs ADBC / legacy | peak RSS e2e / 4 tables / validate / gen |\n"
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
+             "| speedup vs ADBC / legacy | peak RSS e2e / 4 tables / validate / gen "
+             "| typed layout e2e | typed COPY ceiling | typed e2e / COPY |\n"
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n")
     add_to_section("## Benchmark suite (`just bench`)",
                    "Each run: the machine, versions and command; tap-event rows/s for datagen end to end against the "
-                   "two ceilings measured in the same run, the four event tables together, validate, generation "
-                   "alone (memory, Parquet), and the two baselines (legacy row-by-row INSERTs of 1,000 on up to 50k "
-                   "rows; Polars write_database through ADBC on up to 1M rows); peak RSS per stage. Chart: "
+                   "two ceilings measured in the same run (the default contract layout since 2026-12-02; the typed "
+                   "layout beside it, against its own COPY ceiling), the four event tables together, validate, "
+                   "generation alone (memory, Parquet), and the two baselines (legacy row-by-row INSERTs of 1,000 on "
+                   "up to 50k rows; Polars write_database through ADBC on up to 1M rows); peak RSS per stage. Chart: "
                    "benchmarks/bench.png.\n", block)
 
 
@@ -346,7 +373,9 @@ def main() -> int:
             print(f"{r['rows']:>12,} rows: e2e {r['e2e_rows_s']:,.0f} rows/s = {r['ratio_copy']:.2f}x the COPY ceiling "
                   f"({r['ceiling_copy_rows_s']:,.0f}); 4 tables {r['e2e_all_rows_s']:,.0f}; validate "
                   f"{r['validate_phase_rows_s']:,.0f}; generation {r['gen_rows_s']:,.0f}; "
-                  f"{r['speedup_adbc']:.1f}x ADBC, {r['speedup_legacy']:.0f}x legacy; peak {r['e2e_rss_mb']:,.0f} MB",
+                  f"{r['speedup_adbc']:.1f}x ADBC, {r['speedup_legacy']:.0f}x legacy; peak {r['e2e_rss_mb']:,.0f} MB; "
+                  f"typed layout {r['typed_e2e_rows_s']:,.0f} rows/s = {r['typed_ratio_copy']:.2f}x its COPY ceiling "
+                  f"({r['typed_ceiling_copy_rows_s']:,.0f})",
                   flush=True)
         _drop_all(url)
     if record_it:
