@@ -72,8 +72,8 @@ def render_decimal(k: npt.NDArray[np.int64], decimals: int) -> npt.NDArray[np.by
     while j < 19 and (whole >= 10 ** j).any():
         ndig += whole >= 10 ** j
         j += 1
-    int_width = int(ndig.max()) if k.size else 1
-    width = int_width + int(bool(neg.any())) + (decimals + 1 if decimals else 0)
+    int_width = int((ndig + neg).max()) if k.size else 1  # digits before the point, and the sign
+    width = int_width + (decimals + 1 if decimals else 0)
     out = np.full((k.size, width), ord(" "), dtype=np.uint8)
     col = width - 1
     for d in range(decimals):
@@ -82,7 +82,7 @@ def render_decimal(k: npt.NDArray[np.int64], decimals: int) -> npt.NDArray[np.by
     if decimals:
         out[:, col] = ord(".")
         col -= 1
-    for d in range(int_width + int(bool(neg.any()))):
+    for d in range(int_width):
         digit = 48 + (whole // 10 ** d) % 10 if d < 19 else np.zeros_like(whole)
         out[:, col] = np.where((d == 0) | (ndig > d), digit, np.where(neg & (ndig == d), ord("-"), ord(" ")))
         col -= 1

@@ -75,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
                     "--start..--end inside it, and swap the window's day partitions in, in one transaction. Ids "
                     "count from the start of the range, so any window holds exactly its slice of one sequence, and "
                     "running window A then window B equals running both at once. Needs the core tables of the same "
-                    "config (`just generate`).")
+                    "config (`just generate`). Tap events are stored in events.tap_events.layout: contract (the "
+                    "default: a jsonb metrics column, what the dbt staging models read) or typed (typed columns "
+                    "and a view, for load tests); a window next to days of the other layout is refused, a run over "
+                    "the whole range switches the table.")
     common(e)
     e.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day of the window (default: range start)")
     e.add_argument("--end", type=_date, metavar="YYYY-MM-DD",

@@ -367,6 +367,9 @@ def create_event_tables(cur: psycopg.Cursor[tuple[object, ...]], schema: str, la
     if layout == "typed":
         cur.execute(ddl("tap_events_typed.sql", schema))
     cur.execute(ddl("event_tables.sql", schema))
+    tap = TABLES["tap_events"]
+    if stored_layout(cur, schema, tap, layout) == "typed":  # the view over the typed layout (a no-op if present)
+        cur.execute(ddl("tap_events_view.sql", schema))
 
 
 def switch_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, layout: str) -> None:
@@ -383,7 +386,14 @@ def switch_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table
     row = cur.fetchone()
     comment = str(row[0]) if row and row[0] is not None else EVENT_OWNER_COMMENT
     cur.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(TAP_EVENTS_VIEW)))
-    cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, name))
+    try:
+        cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, name))
+    except psycopg.errors.DependentObjectsStillExist as exc:
+        detail = "; ".join((exc.diag.message_detail or "").splitlines())
+        raise RefusedError(
+            f"{schema}.{t.name} cannot switch to the {layout} layout while other objects depend on it ({detail}); "
+            "nothing was changed",
+            hint=f"drop or recreate those objects after the switch, or keep events.{t.key}.layout as it was") from None
     create_event_tables(cur, schema, layout)
     cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(s, name, sql.Literal(comment)))
     for fk in t.foreign_keys:

@@ -1,7 +1,7 @@
 -- Tap events in the typed layout (events.tap_events.layout: typed): the five measurements as typed
 -- columns, for load tests that do not need the dbt contract. Created by `just generate-events` in place of
--- the contract layout's table in sql/event_tables.sql; {schema} as there. tests/test_tables.py proves this
--- file and datagen/tables.py agree.
+-- the contract layout's table in sql/event_tables.sql, with its view (sql/tap_events_view.sql); {schema} as
+-- there. tests/test_tables.py proves this file and datagen/tables.py agree.
 
 CREATE TABLE IF NOT EXISTS {schema}.app_database_tap_events (
     id                         INTEGER NOT NULL,
@@ -23,26 +23,3 @@ CREATE TABLE IF NOT EXISTS {schema}.app_database_tap_events (
     CONSTRAINT app_database_tap_events_location_id_fkey
         FOREIGN KEY (location_id) REFERENCES {schema}.app_database_locations (id)
 ) PARTITION BY RANGE (id);
-
--- The legacy tap-event row over the typed layout: a source pointed at this view
--- (identifier: app_database_tap_events_view) reads metrics->>'volume_ml' etc., at about 10x the cost of the
--- contract layout's jsonb column (docs/decisions.md: "Tap-event metrics").
--- jsonb_strip_nulls drops the keys an event type does not carry, as the legacy per-type objects did.
-CREATE OR REPLACE VIEW {schema}.app_database_tap_events_view AS
-SELECT
-    id,
-    device_id,
-    location_id,
-    "timestamp",
-    event_type,
-    status,
-    jsonb_strip_nulls(jsonb_build_object(
-        'volume_ml', volume_ml,
-        'temperature_c', temperature_c,
-        'pressure_psi', pressure_psi,
-        'flow_rate_ml_per_sec', flow_rate_ml_per_sec,
-        'duration_seconds', duration_seconds
-    )) AS metrics,
-    device_category,
-    created_at
-FROM {schema}.app_database_tap_events;

@@ -123,8 +123,9 @@ CORRUPTIONS = {
                       "source_relationships_app_database_tap_events_device_id"),
     # a denormalized copy that no longer equals its parent's value (the key itself stays valid)
     "equals_parent": ("SELECT 1",
-                      "UPDATE {s}.app_database_devices SET customer_id = (SELECT max(id) FROM {s}.app_database_accounts) "
-                      "WHERE id = (SELECT min(d.id) FROM {s}.app_database_devices d JOIN {s}.app_database_locations l "
+                      "UPDATE {s}.app_database_devices SET customer_id = "
+                      "(SELECT max(id) FROM {s}.app_database_accounts) WHERE id = (SELECT min(d.id) FROM "
+                      "{s}.app_database_devices d JOIN {s}.app_database_locations l "
                       "ON l.id = d.location_id WHERE l.customer_id <> (SELECT max(id) FROM {s}.app_database_accounts))",
                       "source_equals_parent_app_database_devices_customer_id"),
     # a value outside the declared domain
@@ -145,7 +146,8 @@ def test_a_corrupted_relationship_fails_its_generated_test(db_env: str, schema: 
                "--yes") == 0
     project = _project(tmp_path, schema)
     # the sources' own tests only (the staging models' tests need the models built)
-    select = ["--select", "source:app_database.tap_events source:app_database.devices", "--exclude", "path:models/staging"]
+    select = ["--select", "source:app_database.tap_events source:app_database.devices",
+              "--exclude", "path:models/staging"]
     code, results, output = _dbt(project, db_env, target_schema, "test", *select)
     assert code == 0 and results and all(r["status"] == "pass" for r in results), output
     drop, damage, failing = CORRUPTIONS[kind]
