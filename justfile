@@ -48,3 +48,8 @@ bench *args:
 # Write the dbt sources YAML for the loaded schema (--out PATH, --schema, --dbt-database; default: stdout)
 dbt-sources *args:
     {{python}} -m datagen dbt-sources "$@"
+
+# What the schema holds, from its manifest table: rows, days, layouts, runs, and whether the catalog matches
+# (--schema, --export PATH)
+status *args:
+    {{python}} -m datagen status "$@"

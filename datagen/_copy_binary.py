@@ -103,8 +103,9 @@ class PackedJson:
 
 
 def _scaled(series: pl.Series, decimals: int) -> npt.NDArray[np.int64]:
-    """The column's values times 10**decimals as integers (NULLs as 0), refusing values whose shortest text
-    needs more decimals: the text must read back (as real or integer) to exactly the value loaded."""
+    """The column's values times 10**decimals as integers (NULLs as 0), refusing values whose text would need
+    more decimals, and -0.0 (its text reads back as 0.0): the text must read back (as real or integer) to
+    exactly the value loaded."""
     if series.dtype.is_integer():
         if decimals:
             raise ValueError(f"column {series.name}: an integer column has no decimals")
@@ -112,7 +113,7 @@ def _scaled(series: pl.Series, decimals: int) -> npt.NDArray[np.int64]:
     v = series.fill_null(0.0).to_numpy()
     k = np.rint(v.astype(np.float64) * 10.0 ** decimals).astype(np.int64)
     back = k.astype(v.dtype) / v.dtype.type(10 ** decimals)  # correctly rounded: the nearest to k / 10**d
-    if np.abs(k).max(initial=0) >= 1 << 24 or not np.array_equal(back, v):
+    if np.abs(k).max(initial=0) >= 1 << 24 or not np.array_equal(back, v) or np.signbit(v[v == 0]).any():
         raise ValueError(f"column {series.name}: values need more than {decimals} decimals to read back exactly")
     return k
 

@@ -9,12 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, dbt_sources, embedded, pipeline, report, validate
+from datagen import checks, db, dbt_sources, embedded, pipeline, report, status, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.db import redact
 from datagen.errors import DatagenError, OutputError, UsageError
 from datagen.generate import generate
-from datagen.tables import SCHEMA
+from datagen.manifest import write_manifest
+from datagen.tables import SCHEMA, TABLES
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                         "left as it is. The tables they point at must already hold what this config generates")
     loading(g, replace="replace existing rows without asking (required when there is no terminal)",
             dry_run="print the plan (expected, bounds and planned rows per table) and write nothing",
-            manifest="where to write the manifest (default: .datagen/manifests/<schema>.json)")
+            manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
+                     "schema's _datagen_manifest table, in the load's own transaction)")
 
     e = sub.add_parser(
         "generate-events", help="stream tap events, sessions, page views and feature usage into PostgreSQL",
@@ -97,21 +99,24 @@ def _parser() -> argparse.ArgumentParser:
                         "events use datagen's own encoder); default 65536, any N gives the same bytes")
     loading(e, replace="replace existing day partitions without asking (required when there is no terminal)",
             dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
-            manifest="manifest to update (default: .datagen/manifests/<schema>.json)")
+            manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
+                     "schema's _datagen_manifest table, in the swap's own transaction)")
 
     v = sub.add_parser(
         "validate", help="prove the database holds exactly what the config, seed and manifest say",
         description="Read the tables back out of PostgreSQL (binary COPY, event tables one day partition at a "
                     "time) and run the validation catalogue on them: ids, foreign keys and denormalized copies, "
                     "business and data-quality rules, temporal rules, distributions. Then compare every table and "
-                    "partition with the manifest the generate runs wrote: rows, id spans and content fingerprints; "
+                    "partition with the manifest the loads recorded in the schema (_datagen_manifest, written in "
+                    "the same transaction as the data): rows, id spans and content fingerprints; "
                     "missing, extra and altered partitions are named. Waits for a running load into the schema. "
                     "Exit 0: everything passes; 1: violations; 2: bad usage or the database is unreachable.")
     common(v)
     v.add_argument("--schema", default=SCHEMA, help=f"schema to validate (default: {SCHEMA})")
     v.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
     v.add_argument("--manifest", type=Path, metavar="PATH",
-                   help="manifest to compare with (default: .datagen/manifests/<schema>.json)")
+                   help="compare with this JSON manifest (`datagen status --export` writes one) instead of the one "
+                        "recorded in the schema's _datagen_manifest table")
     v.add_argument("--tables", type=_table_list, metavar="T1,T2",
                    help="report only these tables' checks (the core tables are always read: events join them)")
     v.add_argument("--checks", type=_table_list, metavar="PATTERN,...",
@@ -138,6 +143,18 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dbt-database", metavar="NAME",
                    help="the source's database (default: none, so dbt uses the target's database)")
     d.add_argument("--out", type=Path, metavar="PATH", help="file to write (default: standard output)")
+
+    st = sub.add_parser(
+        "status", help="print what a schema holds, from its manifest table",
+        description="Print what the schema holds according to its manifest table (_datagen_manifest, recorded by "
+                    "every load in the same transaction as the data): every table with its rows, the days and "
+                    "partitions of the event tables and their layout, whether the catalog still has exactly the "
+                    "partitions the manifest lists, and the last runs (when, which command and datagen version, "
+                    "seed, config digest). Reads no data. Exit 0: the manifest matches the catalog; 1: partitions "
+                    "or tables missing or extra; 2: no such schema or the database is unreachable.")
+    st.add_argument("--schema", default=SCHEMA, help=f"schema to describe (default: {SCHEMA})")
+    st.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+    st.add_argument("--export", type=Path, metavar="PATH", help="also write the manifest as JSON to PATH")
 
     sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
     sub.add_parser("db-stop", help="stop the embedded server")
@@ -173,6 +190,9 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         for name, description in validate.catalogue_names():
             print(f"{name:48s} {description}")
         return EXIT_OK
+    if args.command == "status":
+        _check_schema_name(args.schema)
+        return _status(args.schema, args.database_url, args.export)
     cfg = load_config(args.config)
     if args.command == "validate":
         if args.in_memory:
@@ -212,6 +232,42 @@ def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | Non
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
     report.err.print(f"wrote the dbt sources for schema {schema} to {out}")
     return EXIT_OK
+
+
+def _status(schema: str, database_url: str | None, export: Path | None) -> int:
+    target = db.resolve(database_url)
+    st = status.read_status(target, schema)
+    report.err.print(f"Target: {target.display} ({target.source}), schema {schema}")
+    if st.manifest is None:
+        if not st.present:
+            raise UsageError(f"schema {schema} at {target.display} holds no datagen table",
+                             hint="run `just generate` (and `just generate-events`) first, or pass --schema")
+        report.out.print(f"Schema {schema} holds {', '.join(sorted(st.present))} but no manifest table: it was "
+                         "loaded before datagen recorded one. Reload with `just generate` and `just generate-events` "
+                         "to record it.")
+        return EXIT_OK
+    runs = st.manifest["runs"]
+    last = runs[-1] if runs else {}
+    report.out.print(status.status_table(st))
+    if runs:
+        report.out.print(status.runs_table(st))
+        report.out.print(f"Last loaded {str(last.get('ended_at', ''))[:19].replace('T', ' ')} UTC by datagen "
+                         f"{last.get('datagen_version')} (`{last.get('command')}`), seed {last.get('seed')}, config "
+                         f"digest {last.get('config_digest')}; {len(runs)} runs recorded.")
+    if st.matches:
+        report.out.print("The manifest matches the catalog.")
+    else:
+        report.out.print("[bold red]The manifest does not match the catalog:[/]")
+        for key in st.missing:
+            for what, names in (("missing (in the manifest, not in the catalog)", st.missing[key]),
+                                ("extra (in the catalog, not in the manifest)", st.extra.get(key, []))):
+                if names:
+                    report.out.print(f"  {TABLES[key].name}: {what}: {', '.join(names)}", highlight=False)
+        report.out.print("`just validate` compares the rows too; reload the tables concerned to record them again.")
+    if export is not None:
+        write_manifest(st.manifest, export)
+        report.err.print(f"exported the manifest to {export}")
+    return EXIT_OK if st.matches else EXIT_VIOLATIONS
 
 
 def _validate_in_memory(cfg: Config, *, as_json: bool) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -245,6 +246,11 @@ def largest_remainder(total: int, shares: dict[str, float]) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+def config_digest(cfg: Config) -> str:
+    """A digest of the parsed settings (not the file: comments and formatting do not change it)."""
+    return hashlib.sha256(repr(cfg).encode()).hexdigest()[:16]
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate a YAML config; raises ConfigError naming the key path."""
     p = Path(path) if path is not None else DEFAULT_CONFIG

@@ -16,14 +16,17 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pgpq
 import polars as pl
 import psycopg
 from psycopg import sql
 
+from datagen import manifest_store
 from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError
+from datagen.manifest import table_entries
 from datagen.tables import CORE_TABLES, DEFAULT_LAYOUT, LAYOUTS, TABLES, TAP_EVENTS_VIEW, Column, Table, dependents
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -109,13 +112,16 @@ def load(
     on_progress: Callable[[str, int], None] | None = None,
     before_commit: Callable[[psycopg.Cursor[tuple[object, ...]]], None] | None = None,
     adopt: bool = False,
+    run: dict[str, Any] | None = None,
 ) -> LoadResult:
     """Replace the given tables with the frames in one transaction; returns per-table timings.
 
     before_commit: more work for the same transaction, after the new keys exist and before the event tables'
     foreign keys into the replaced tables are added back (generate --only swaps event partitions in there).
     Its caller holds the schema's advisory lock (generate-events takes it for the whole run), and the staging
-    tables it prepared are kept."""
+    tables it prepared are kept.
+    The manifest table (manifest_store) gets the new tables' rows, loses the emptied event tables', and with run
+    records the run, all in the same transaction."""
     tables = [TABLES[k] for k in frames]
     t0 = time.perf_counter()
     rows: dict[str, int] = {}
@@ -125,24 +131,29 @@ def load(
             if before_commit is None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(schema),))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            manifest_store.ensure(cur, schema)
             claim(cur, schema, tables + [t for t in dependents({t.key for t in tables}) if t.partitioned],
                   adopt=adopt)
             _create_missing(cur, schema, tables)
             for t in tables:
                 check_columns(cur, schema, t)
             emptied = _detach_dependents(cur, schema, tables, keep_staging=before_commit is not None)
+            manifest_store.forget(cur, schema, [t.key for t in emptied])
             replaced = _drop_keys_and_truncate(cur, schema, tables)
             for t in tables:
                 ts = time.perf_counter()
                 _copy(cur, schema, t, frames[t.key], on_progress)
                 copy_s[t.key] = time.perf_counter() - ts
                 rows[t.key] = frames[t.key].height
+            manifest_store.put_tables(cur, schema, table_entries(frames))
             tc = time.perf_counter()
             _add_keys(cur, schema, tables)
             if before_commit is not None:
                 before_commit(cur)
             _add_foreign_keys(cur, schema, emptied, {t.key for t in tables})
             constraint_s = time.perf_counter() - tc
+            if run is not None:
+                manifest_store.put_run(cur, schema, run)
     except psycopg.errors.ForeignKeyViolation as exc:
         raise DatabaseError(f"a key check failed while adding constraints; nothing was changed: "
                             f"{redact(str(exc).splitlines()[0])}") from None
@@ -236,15 +247,28 @@ def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table
         raise _in_the_way(schema, t, detail)
 
 
-def stored_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, wanted: str) -> str:
-    """The layout t is stored in: the wanted one when its columns match, else the other one that matches;
-    a table matching no layout of t's is in the way."""
+def layout_found(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, wanted: str) -> str | None:
+    """The layout t is stored in (exactly its columns: an event table's day partitions must have exactly the
+    parent's), the wanted one first; None when no layout of t's matches."""
     found = _columns(cur, schema, t)
     first = t.layout_of(wanted)
     for layout in (first, *(x for x in LAYOUTS if t.packed is not None and x != first)):
-        if not _mismatch(found, t.stored_columns(layout)):
+        if not _mismatch(found, t.stored_columns(layout)) and len(found) == len(t.stored_columns(layout)):
             return layout
-    raise _in_the_way(schema, t, _mismatch(found, t.stored_columns(first)))
+    return None
+
+
+def stored_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, wanted: str) -> str:
+    """layout_found, where a table matching no layout of t's is in the way."""
+    layout = layout_found(cur, schema, t, wanted)
+    if layout is not None:
+        return layout
+    found = _columns(cur, schema, t)
+    wanted_columns = t.stored_columns(t.layout_of(wanted))
+    extra = [c for c in found if c not in {w.name for w in wanted_columns}]
+    detail = "; ".join(x for x in (_mismatch(found, wanted_columns),
+                                   f"extra columns {', '.join(extra)}" if extra else "") if x)
+    raise _in_the_way(schema, t, detail)
 
 
 def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str,
@@ -368,7 +392,7 @@ def create_event_tables(cur: psycopg.Cursor[tuple[object, ...]], schema: str, la
         cur.execute(ddl("tap_events_typed.sql", schema))
     cur.execute(ddl("event_tables.sql", schema))
     tap = TABLES["tap_events"]
-    if stored_layout(cur, schema, tap, layout) == "typed":  # the view over the typed layout (a no-op if present)
+    if layout_found(cur, schema, tap, layout) == "typed":  # the view over the typed layout (a no-op if present)
         cur.execute(ddl("tap_events_view.sql", schema))
 
 
@@ -385,8 +409,16 @@ def switch_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table
                 "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s", (schema, t.name))
     row = cur.fetchone()
     comment = str(row[0]) if row and row[0] is not None else EVENT_OWNER_COMMENT
-    cur.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(TAP_EVENTS_VIEW)))
+    _refuse_extras(cur, schema, t, layout)
+    # who may read it and who owns it carry over to the new table (a dbt role's SELECT, say)
+    cur.execute("SELECT pg_get_userbyid(c.relowner), a.privilege_type, a.is_grantable, "
+                "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN LATERAL aclexplode(c.relacl) a ON true WHERE n.nspname = %s AND c.relname = %s",
+                (schema, t.name))
+    acl = cur.fetchall()
     try:
+        cur.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(TAP_EVENTS_VIEW)))
         cur.execute(sql.SQL("DROP TABLE {}.{}").format(s, name))
     except psycopg.errors.DependentObjectsStillExist as exc:
         detail = "; ".join((exc.diag.message_detail or "").splitlines())
@@ -396,10 +428,38 @@ def switch_layout(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table
             hint=f"drop or recreate those objects after the switch, or keep events.{t.key}.layout as it was") from None
     create_event_tables(cur, schema, layout)
     cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(s, name, sql.Literal(comment)))
+    if acl:
+        cur.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(s, name, sql.Identifier(str(acl[0][0]))))
+    for _, privilege, grantable, grantee in acl:
+        if privilege is None:
+            continue
+        to = sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(str(grantee))
+        cur.execute(sql.SQL("GRANT {} ON TABLE {}.{} TO {}{}").format(
+            sql.SQL(str(privilege)), s, name, to, sql.SQL(" WITH GRANT OPTION" if grantable else "")))
     for fk in t.foreign_keys:
         if t.fk_constraint(fk) not in kept:
             cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
                 s, name, sql.Identifier(t.fk_constraint(fk))))
+
+
+def _refuse_extras(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table, layout: str) -> None:
+    """Indexes, triggers and policies someone added to t would not survive its switch: refuse, naming them."""
+    cur.execute(
+        "SELECT 'index ' || i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %(s)s AND c.relname = %(t)s AND i.relname <> %(pk)s "
+        "UNION ALL SELECT 'trigger ' || g.tgname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND c.relname = %(t)s "
+        "AND NOT g.tgisinternal "
+        "UNION ALL SELECT 'policy ' || p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s AND c.relname = %(t)s ORDER BY 1",
+        {"s": schema, "t": t.name, "pk": t.pk_constraint()})
+    extras = [str(r[0]) for r in cur.fetchall()]
+    if extras:
+        raise RefusedError(
+            f"{schema}.{t.name} cannot switch to the {layout} layout: it would lose {', '.join(extras)}, which "
+            "datagen did not create; nothing was changed",
+            hint=f"drop them and recreate them after the switch, or keep events.{t.key}.layout as it was")
 
 
 def drop_staging(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> None:

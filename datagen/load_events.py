@@ -21,13 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pgpq
 import polars as pl
 import psycopg
 from psycopg import sql
 
-from datagen import events
+from datagen import events, manifest_store
 from datagen._copy_binary import PackedJson, encode_by_layout
 from datagen.checks import Outcome
 from datagen.db import Target, connect, describe, load_failed, redact
@@ -191,7 +192,8 @@ def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, fu
     """Existing partitions this run removes; refuses when the others do not fit this plan (a window next to
     days of the other layout among them)."""
     found, asked = stored_layout(cur, schema, table, layout), table.layout_of(layout)
-    if found != asked and not full_range:
+    # an empty table (`just generate` empties them) switches for a window too: no day of the other layout is left
+    if found != asked and not full_range and our_partitions(cur, schema, table):
         raise RefusedError(
             f"{schema}.{table.name} is stored in the {found} layout but events.{table.key}.layout is {asked}: a window "
             "cannot be added next to days of the other layout; nothing was changed",
@@ -253,15 +255,16 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 on_progress: Callable[[str, int], None] | None = None,
                 make: Make | None = None,
                 replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
-                adopt: bool = False) -> EventLoad:
+                adopt: bool = False, run: dict[str, Any] | None = None) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
     make: returns a part ready to copy instead of building it (the benchmark's ceiling reads them from a file);
     it runs on the build threads.
     replacing_core: `generate --only`: a function that replaces core tables in one transaction and runs the
-    swap it is given inside it (load.load with before_commit). The staging tables then get no foreign keys
-    into the core tables (they would point at the rows being replaced); the keys on the partitioned tables
-    check the attached days against the new rows in that transaction.
+    swap it is given inside it (load.load with before_commit; it records the run). The staging tables then get
+    no foreign keys into the core tables (they would point at the rows being replaced); the keys on the
+    partitioned tables check the attached days against the new rows in that transaction.
+    run: recorded in the manifest table with the swap (manifest_store), when the swap has its own transaction.
     """
     t0 = time.perf_counter()
     layout = streams.cfg.events.tap_layout
@@ -297,8 +300,11 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 ts = time.perf_counter()
 
                 def swap(cur: Cursor) -> None:
+                    manifest_store.ensure(cur, schema)
                     result.replaced_partitions = _swap(cur, schema, plan, units, full_range=full_range,
                                                        digest=streams.digest, layout=layout)
+                    if run is not None and replacing_core is None:
+                        manifest_store.put_run(cur, schema, run)
                 if replacing_core is None:
                     with conn.transaction(), conn.cursor() as cur:
                         swap(cur)
@@ -502,13 +508,17 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
 def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool, digest: str,
           layout: str) -> int:
     """Detach and drop the replaced partitions (children first), switch a table stored in the other layout
-    (whole range only: _to_replace refuses a window), attach the staged ones (parents first)."""
+    (whole range only: _to_replace refuses a window), attach the staged ones (parents first). The manifest
+    table follows each step: the partitions' rows go and come with them, then each table's row is summed up."""
     s = sql.Identifier(schema)
     removed = 0
     for key in reversed(list(plan.parts)):
         t = TABLES[key]
+        if full_range:
+            manifest_store.forget(cur, schema, [key], partitions_only=True)
         for name in _to_replace(cur, schema, t, plan, full_range=full_range, digest=digest, layout=layout):
             remove_partition(cur, schema, t, name)
+            manifest_store.drop_partition(cur, schema, name)
             removed += 1
         if stored_layout(cur, schema, t, layout) != t.layout_of(layout):
             switch_layout(cur, schema, t, t.layout_of(layout))
@@ -521,4 +531,9 @@ def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, fu
             s, sql.Identifier(u.staging), sql.Identifier(final)))
         cur.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
             s, sql.Identifier(f"{u.staging}_pkey"), sql.Identifier(f"{final}_pkey")))
+        manifest_store.put_partition(cur, schema, t.key, u.day, u.first_id, u.rows, combine(u.fingerprints),
+                                     t.layout_of(layout))
+    for key in plan.parts:
+        manifest_store.summarize_events(cur, schema, key, range_rows=plan.range_rows[key],
+                                        layout=TABLES[key].layout_of(layout))
     return removed

@@ -1,4 +1,4 @@
-"""Content fingerprints and the manifest every generate run writes (what validate will compare against)."""
+"""Content fingerprints, and the manifest's JSON form (an export of the manifest table, see manifest_store)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def combine(fingerprints: list[str]) -> str:
     return f"{rows}:{s1:016x}{s2:016x}"
 
 
-def build_manifest(frames: dict[str, pl.DataFrame], *, seed: int, config_path: str, schema: str,
-                   target: str) -> dict[str, Any]:
+def table_entries(frames: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
+    """What the manifest records of each loaded core table: rows, id span, fingerprint."""
     tables = {}
     for key, frame in frames.items():
         ids = frame[TABLES[key].primary_key]
@@ -58,8 +58,7 @@ def build_manifest(frames: dict[str, pl.DataFrame], *, seed: int, config_path: s
             "id_max": int(ids.max()) if frame.height else None,  # type: ignore[arg-type]
             "fingerprint": fingerprint(frame, key),
         }
-    return {"manifest_version": MANIFEST_VERSION, "seed": seed, "config": config_path, "schema": schema,
-            "target": target, "tables": tables}
+    return tables
 
 
 def check_writable(path: Path) -> None:
@@ -92,26 +91,3 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def with_events(manifest: dict[str, Any] | None, partitions: dict[str, dict[Any, tuple[int, int, str]]],
-                names: dict[str, dict[Any, str]], *, full_range: bool, window: tuple[str, str],
-                range_rows: dict[str, int], base: dict[str, Any], layouts: dict[str, str]) -> dict[str, Any]:
-    """The manifest with its per-partition event section updated (window days replaced, or all of them), and
-    the layout each table's partitions are stored in (tables.LAYOUTS)."""
-    out = dict(manifest) if manifest else dict(base, tables={})
-    ev = dict(out.get("events") or {})
-    for table, days in partitions.items():
-        entry = dict(ev.get(table) or {}) if not full_range else {}
-        parts = dict(entry.get("partitions") or {})
-        lo, hi = window
-        parts = {d: v for d, v in parts.items() if not lo <= d <= hi}
-        for day, (first, rows, fp) in days.items():
-            parts[str(day)] = {"partition": names[table][day], "first_id": first, "rows": rows, "fingerprint": fp,
-                               "layout": layouts[table]}
-        ev[table] = {"table": entry.get("table") or base["event_tables"][table], "range_rows": range_rows[table],
-                     "layout": layouts[table],
-                     "rows": sum(p["rows"] for p in parts.values()),
-                     "partitions": dict(sorted(parts.items()))}
-    out["events"] = ev
-    return out

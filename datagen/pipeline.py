@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from datagen import checks, db, embedded, events, load_events, regenerate, report, validate
-from datagen.config import Config
+from datagen import checks, db, events, load_events, manifest_store, regenerate, report, validate
+from datagen.config import Config, config_digest
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
 from datagen.load import LoadResult, ask, confirm_replace, existing_rows, load
-from datagen.manifest import (
-    MANIFEST_VERSION,
-    build_manifest,
-    check_writable,
-    fingerprint,
-    read_manifest,
-    with_events,
-    write_manifest,
-)
+from datagen.manifest import check_writable, fingerprint, write_manifest
 from datagen.plan import make_plan
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependents
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class Options:
     database_url: str | None
     yes: bool
     dry_run: bool
-    manifest: Path | None  # None: <DATAGEN_HOME>/manifests/<schema>.json
+    manifest: Path | None  # also export the manifest (recorded in the schema) as JSON here, after the commit
     progress: bool
     only: tuple[str, ...] | None = None  # regenerate these tables and their dependents (regenerate.py)
     adopt: bool = False  # take over same-named tables datagen did not create
@@ -51,6 +45,26 @@ def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
     return gen, outcomes
 
 
+def run_record(cfg: Config, command: str, opts: object, rows: dict[str, int]) -> dict[str, Any]:
+    """What the manifest table records of a run (manifest_store.put_run adds when it ended): never a URL."""
+    assert dataclasses.is_dataclass(opts) and not isinstance(opts, type)
+    options = {k: v for k, v in dataclasses.asdict(opts).items() if k != "database_url"}
+    return {"datagen_version": version("datagen"), "command": command,
+            "options": json.loads(json.dumps(options, default=str)), "seed": cfg.seed,
+            "config_digest": config_digest(cfg), "started_at": dt.datetime.now(dt.UTC).isoformat(), "rows": rows}
+
+
+def export_manifest(target: db.Target, schema: str, path: Path) -> None:
+    """The manifest table, as JSON at path (--manifest, `datagen status --export`)."""
+    with db.connect(target) as conn, conn.cursor() as cur:
+        manifest = manifest_store.read(cur, schema)
+    write_manifest(manifest or {}, path)
+
+
+def _recorded(schema: str, export: Path | None) -> str:
+    return f"Manifest: {schema}.{manifest_store.TABLE}" + (f", exported to {export}" if export else "")
+
+
 def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     """The main job. Returns rows per table loaded (or planned, for a dry run)."""
     if opts.only is not None:
@@ -64,19 +78,20 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
         report.out.print(f"{len(outcomes)} pre-load checks passed. Dry run: nothing was written.")
         return counts
 
-    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
-    check_writable(manifest_path)
+    if opts.manifest:
+        check_writable(opts.manifest)
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}")
     confirm_replace(existing_rows(target, opts.schema, CORE_TABLES + EVENT_TABLES), opts.schema, yes=opts.yes)
     total = sum(counts.values())
+    run = run_record(cfg, "generate", opts, counts)
     with report.progress(total, "COPY", enabled=opts.progress) as advance:
-        result: LoadResult = load(gen.frames, target, schema=opts.schema, on_progress=advance, adopt=opts.adopt)
+        result: LoadResult = load(gen.frames, target, schema=opts.schema, on_progress=advance, adopt=opts.adopt,
+                                  run=run)
+    if opts.manifest:
+        export_manifest(target, opts.schema, opts.manifest)
 
     fps = {k: fingerprint(f, k) for k, f in gen.frames.items()}
-    manifest = build_manifest(gen.frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
-                              target=target.display)
-    write_manifest(manifest, manifest_path)
 
     report.out.print(report.load_table(result.rows, result.copy_seconds, fps))
     report.out.print(report.distribution_table(gen.frames, cfg))
@@ -85,7 +100,7 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     report.out.print(report.stages_table(stages, total))
     report.out.print(f"Loaded {total:,} rows into schema {opts.schema} at {target.display}"
                      + (f", replacing {result.replaced_rows:,} rows" if result.replaced_rows else "")
-                     + f". Manifest: {manifest_path}")
+                     + f". {_recorded(opts.schema, opts.manifest)}")
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
@@ -123,8 +138,8 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
         report.out.print(f"Dry run: nothing was written. Counted in {plan_s:.2f} s.")
         return plan.window_rows
 
-    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
-    check_writable(manifest_path)
+    if opts.manifest:
+        check_writable(opts.manifest)
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
@@ -135,15 +150,10 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          workers=opts.workers, connections=opts.connections,
-                                         batch_rows=opts.batch_rows, on_progress=advance, adopt=opts.adopt)
-
-    names = {k: {d: TABLES[k].partition_name(d) for d in days} for k, days in result.partitions.items()}
-    base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path, "schema": opts.schema,
-            "target": target.display, "event_tables": {t.key: t.name for t in EVENT_TABLES}}
-    manifest = with_events(read_manifest(manifest_path), result.partitions, names, full_range=full_range,
-                           window=(str(plan.window[0]), str(plan.window[1])), range_rows=plan.range_rows, base=base,
-                           layouts={k: TABLES[k].layout_of(cfg.events.tap_layout) for k in plan.parts})
-    write_manifest(manifest, manifest_path)
+                                         batch_rows=opts.batch_rows, on_progress=advance, adopt=opts.adopt,
+                                         run=run_record(cfg, "generate-events", opts, plan.window_rows))
+    if opts.manifest:
+        export_manifest(target, opts.schema, opts.manifest)
 
     report.out.print(report.partitions_table(result))
     report.out.print(report.partition_checks_table(result.outcomes))
@@ -157,7 +167,7 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     report.out.print(f"Loaded {total:,} event rows for {plan.window[0]} to {plan.window[1]} into schema {opts.schema} "
                      f"at {target.display}" + (f", replacing {result.replaced_partitions} day partitions"
                                                 if result.replaced_partitions else "")
-                     + f"; {len(result.outcomes):,} partition checks passed. Manifest: {manifest_path}")
+                     + f"; {len(result.outcomes):,} partition checks passed. {_recorded(opts.schema, opts.manifest)}")
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
@@ -177,12 +187,12 @@ class ValidateOptions:
 
 def run_validate(cfg: Config, opts: ValidateOptions) -> int:
     """Read the database back and check it; returns the exit code (0 passed, 1 violations)."""
-    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
-    vopts = validate.Options(schema=opts.schema, manifest_path=manifest_path, manifest_given=opts.manifest is not None,
-                             tables=opts.tables, checks=opts.checks, connections=opts.connections)
+    vopts = validate.Options(schema=opts.schema, manifest_path=opts.manifest, tables=opts.tables, checks=opts.checks,
+                             connections=opts.connections)
     validate.check_selection(vopts)
     target = db.resolve(opts.database_url)
-    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; manifest {manifest_path}")
+    where = opts.manifest or f"{opts.schema}.{manifest_store.TABLE}"
+    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; manifest {where}")
     with report.meter("validate", enabled=opts.progress and not opts.as_json) as m:
         result = validate.validate(cfg, target, vopts, on_progress=m.advance, on_total=m.total)
     for w in result.warnings:
@@ -214,8 +224,8 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
     if opts.dry_run:
         report.out.print("Dry run: nothing was written.")
         return {s.key: s.rows_after for s in r.steps}
-    manifest_path = opts.manifest or (embedded.home_dir() / "manifests" / f"{opts.schema}.json")
-    check_writable(manifest_path)
+    if opts.manifest:
+        check_writable(opts.manifest)
     replaced = sum(s.rows_before or 0 for s in r.steps)
     if replaced:
         ask(f"Regenerate {len(r.steps)} tables in schema {opts.schema} ({', '.join(s.key for s in r.steps)}), "
@@ -225,10 +235,11 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
     core: list[LoadResult] = []
     ev: load_events.EventLoad | None = None
     total = sum(f.height for f in frames.values()) + sum(s.rows_after for s in r.steps if TABLES[s.key].partitioned)
+    run = run_record(cfg, "generate --only", opts, {s.key: s.rows_after for s in r.steps})
     with report.progress(total, "regenerate", enabled=opts.progress, speed=True) as advance:
         def replace_core(before_commit: Callable[[Any], None] | None = None) -> None:
             core.append(load(frames, target, schema=opts.schema, on_progress=advance, before_commit=before_commit,
-                             adopt=opts.adopt))
+                             adopt=opts.adopt, run=run))
 
         if r.events and r.window:
             # the event days are staged first, then swapped in inside the core tables' transaction
@@ -241,32 +252,19 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
                                 adopt=opts.adopt)
             ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          on_progress=advance, replacing_core=replace_core if frames else None,
-                                         adopt=opts.adopt)
+                                         adopt=opts.adopt, run=run)
         elif frames:
             replace_core()
-    manifest = read_manifest(manifest_path) or {}
+    if opts.manifest:
+        export_manifest(target, opts.schema, opts.manifest)
     if frames:
-        fresh = build_manifest(frames, seed=cfg.seed, config_path=opts.config_path, schema=opts.schema,
-                               target=target.display)
-        manifest = {**manifest, **{k: v for k, v in fresh.items() if k != "tables"},
-                    "tables": {**(manifest.get("tables") or {}), **fresh["tables"]}}
-        emptied = {t.key for t in dependents(set(r.core)) if t.partitioned}
-        manifest["events"] = {k: v for k, v in (manifest.get("events") or {}).items() if k not in emptied}
         report.out.print(report.load_table(core[0].rows, core[0].copy_seconds,
                                            {k: fingerprint(f, k) for k, f in frames.items()}))
         rows.update(core[0].rows)
     if ev is not None and r.window:
-        names = {k: {d: TABLES[k].partition_name(d) for d in days} for k, days in ev.partitions.items()}
-        base = {"manifest_version": MANIFEST_VERSION, "seed": cfg.seed, "config": opts.config_path,
-                "schema": opts.schema, "target": target.display,
-                "event_tables": {t.key: t.name for t in EVENT_TABLES}}
-        manifest = with_events(manifest, ev.partitions, names, full_range=False,
-                               window=(str(r.window[0]), str(r.window[1])), range_rows=plan.range_rows, base=base,
-                               layouts={k: TABLES[k].layout_of(cfg.events.tap_layout) for k in plan.parts})
         report.out.print(report.event_load_table(ev))
         rows.update(ev.rows)
-    write_manifest(manifest, manifest_path)
     report.out.print(f"Regenerated {', '.join(s.key for s in r.steps)} in schema {opts.schema} in "
                      f"{time.perf_counter() - t0:.1f} s; untouched: {', '.join(r.untouched) or 'nothing else'}. "
-                     f"Manifest: {manifest_path}")
+                     f"{_recorded(opts.schema, opts.manifest)}")
     return rows

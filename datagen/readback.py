@@ -34,15 +34,29 @@ def select_sql(schema: str, table: Table, relation: str | None = None, layout: s
     packed = dict(table.packed.keys) if table.packed is not None and table.layout_of(layout) == "contract" else {}
 
     def expr(c: Column) -> str:
-        if c.name in packed:
+        if c.name in packed:  # through numeric (what jsonb stores): a stray 350.5 reads as 351, never an error
             assert table.packed is not None
-            return f"({_quote(table.packed.column)}->>{_literal(c.name)})::{c.pg_type} AS {_quote(c.name)}"
+            value = f"{_quote(table.packed.column)}->{_literal(c.name)}"
+            return (f"CASE WHEN jsonb_typeof({value}) = 'number' THEN ({_quote(table.packed.column)}->>"
+                    f"{_literal(c.name)})::numeric::{c.pg_type} END AS {_quote(c.name)}")
         if c.pg_type.startswith("numeric"):
             return f"{_quote(c.name)}::text AS {_quote(c.name)}"
         return _quote(c.name)
 
     cols = ", ".join(expr(c) for c in table.columns)
     return f"SELECT {cols} FROM {_quote(schema)}.{_quote(relation or table.name)}"
+
+
+def malformed_sql(schema: str, table: Table, relation: str) -> str:
+    """Rows (count, first id) whose packed jsonb holds a key that is not one of the packed columns, or a value
+    that is not a number (a JSON null, a string): the typed read cannot see those, the staging model's
+    raw_metrics does."""
+    assert table.packed is not None
+    keys = "{" + ",".join(k for k, _ in table.packed.keys) + "}"
+    col = _quote(table.packed.column)
+    return (f"SELECT count(*)::bigint, min({_quote(table.primary_key)})::bigint FROM {_quote(schema)}."
+            f"{_quote(relation)} WHERE {col} - {_literal(keys)}::text[] <> '{{}}'::jsonb OR jsonb_typeof({col}) "
+            f"<> 'object' OR jsonb_path_exists({col}, '$.* ? (@.type() != \"number\")')")
 
 
 def _literal(text: str) -> str:
@@ -67,6 +81,21 @@ def connect(target: Target) -> Iterator[Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def malformed(conn: Connection, schema: str, table: Table, relation: str) -> tuple[int, int | None]:
+    """malformed_sql's answer: (rows, the first one's id)."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute(malformed_sql(schema, table, relation))
+            row = cur.fetchone()
+    except adbc.Error as exc:
+        raise DatabaseError(f"cannot read {schema}.{relation} back: "
+                            f"{redact(str(exc).strip().splitlines()[0])}") from None
+    assert row is not None
+    return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
 
 def read(conn: Connection, schema: str, table: Table, relation: str | None = None,

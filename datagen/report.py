@@ -243,7 +243,8 @@ def validation_tables(v: Validation) -> list[RichTable]:
 
 def validation_json(v: Validation) -> dict[str, Any]:
     return {
-        "passed": v.passed, "schema": v.schema, "target": v.target, "manifest": str(v.manifest_path),
+        "passed": v.passed, "schema": v.schema, "target": v.target,
+        "manifest": str(v.manifest_path) if v.manifest_path else f"{v.schema}._datagen_manifest",
         "manifest_found": v.manifest is not None, "warnings": v.warnings, "seconds": round(v.seconds, 3),
         "event_rows_read": v.rows_read, "event_seconds": round(v.read_seconds, 3),
         "tables": {s.key: {"present": s.present, "rows": s.rows, "partitions": s.partitions,

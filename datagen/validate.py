@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 import psycopg
 
-from datagen import checks, events, readback
+from datagen import checks, events, manifest_store, readback
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
@@ -52,11 +52,19 @@ def manifest_rules(keys: list[str]) -> list[Rule]:
     return out
 
 
+# Checks on how a table is stored that the typed frames cannot see (one per table with a packed column)
+STORAGE_RULES = [Rule(f"{t.key}.{t.packed.column}_well_formed",
+                      f"{t.name}.{t.packed.column} (contract layout) holds only the keys "
+                      f"{', '.join(k for k, _ in t.packed.keys)}, each a number")
+                 for t in EVENT_TABLES if t.packed is not None]
+
+
 def catalogue_names() -> list[tuple[str, str]]:
     """Every check validate can run: (name, description), in report order."""
     keys = [t.key for t in CORE_TABLES + EVENT_TABLES]
     frame_checks = checks.catalogue() + checks.partition_catalogue()
-    return [(c.name, c.description) for c in frame_checks] + [(r.name, r.description) for r in manifest_rules(keys)]
+    return ([(c.name, c.description) for c in frame_checks] + [(r.name, r.description) for r in STORAGE_RULES]
+            + [(r.name, r.description) for r in manifest_rules(keys)])
 
 
 DESCRIPTIONS = dict(catalogue_names())
@@ -107,7 +115,7 @@ class TableState:
 class Validation:
     schema: str
     target: str
-    manifest_path: Path
+    manifest_path: Path | None  # the JSON file compared with (--manifest); None: the schema's manifest table
     manifest: dict[str, Any] | None
     findings: list[Finding]
     tables: list[TableState]
@@ -124,8 +132,7 @@ class Validation:
 @dataclass(frozen=True)
 class Options:
     schema: str
-    manifest_path: Path
-    manifest_given: bool  # --manifest was passed: a missing file is a usage error, not a warning
+    manifest_path: Path | None  # --manifest: compare with this JSON file instead of the schema's manifest table
     tables: tuple[str, ...] | None
     checks: tuple[str, ...] | None  # fnmatch patterns
     connections: int = DEFAULT_CONNECTIONS
@@ -147,7 +154,7 @@ def check_selection(opts: Options) -> None:
         if empty:
             raise UsageError(f"--checks: {', '.join(empty)} matches no check",
                              hint="`just validate --list` prints every check; patterns take * and ?")
-    if opts.manifest_given and not opts.manifest_path.is_file():
+    if opts.manifest_path is not None and not opts.manifest_path.is_file():
         raise UsageError(f"--manifest: {opts.manifest_path} does not exist")
 
 
@@ -156,18 +163,25 @@ def validate(cfg: Config, target: Target, opts: Options,
              on_total: Callable[[int], None] | None = None) -> Validation:
     check_selection(opts)
     t0 = time.perf_counter()
-    manifest = read_manifest(opts.manifest_path)
-    warnings = []
-    if manifest is None:
-        warnings.append(f"no manifest at {opts.manifest_path}: the comparison with the manifest is skipped "
-                        "(pass --manifest PATH, or run `just generate` to write one)")
-    elif manifest.get("seed") != cfg.seed:
-        warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has {cfg.seed}")
+    warnings: list[str] = []
+    manifest = read_manifest(opts.manifest_path) if opts.manifest_path is not None else None
+    if opts.manifest_path is not None and manifest is None:
+        raise UsageError(f"--manifest: {opts.manifest_path} is not a manifest (JSON, as `datagen status --export` "
+                         "writes)")
     wanted = set(opts.tables or TABLES)
     try:
         with connect(target) as conn, conn.cursor() as cur:
             conn.autocommit = True
             _lock_shared(cur, opts.schema, warnings)
+            if opts.manifest_path is None:
+                manifest = manifest_store.read(cur, opts.schema)  # under the shared lock: no load is half-way
+                if manifest is None:
+                    warnings.append(f"schema {opts.schema} has no manifest table (it was loaded before datagen "
+                                    "recorded one): the comparison with the manifest is skipped; reload with "
+                                    "`just generate` and `just generate-events` to record it")
+            if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
+                warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has "
+                                f"{cfg.seed}")
             present = _present(cur, opts.schema)
             if not present:
                 raise UsageError(f"schema {opts.schema} at {describe(target.conninfo)} holds no datagen table",
@@ -269,6 +283,11 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
             for o in result.outcomes:
                 if selected(o.check.name, opts.checks):
                     finding(o.check.name, o.check.description).add(o.violations, o.sample, o.seconds, result.name)
+            for rule in STORAGE_RULES:
+                if result.malformed is not None and rule.name.startswith(f"{key}.") and selected(rule.name,
+                                                                                               opts.checks):
+                    n, first_bad, seconds = result.malformed
+                    finding(rule.name, rule.description).add(n, [first_bad] if n else [], seconds, result.name)
             if result.outside and selected(f"{key}.ids_continuous", opts.checks):
                 finding(f"{key}.ids_continuous", DESCRIPTIONS[f"{key}.ids_continuous"]).add(
                     result.rows, [f"{result.name}: not a day of events.range"], 0.0, result.name)
@@ -351,6 +370,7 @@ class PartResult:
     fingerprint: str
     outcomes: list[checks.Outcome]
     outside: bool  # rows on a day that is not in the config's event range
+    malformed: tuple[int, int | None, float] | None = None  # STORAGE_RULES: rows, the first one's id, seconds
 
 
 def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, plan: events.Plan,
@@ -387,8 +407,12 @@ def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Fr
                 frames[checks.PARTITION] = pl.DataFrame({"first_id": [span[0]], "rows": [span[1]], "day": [day]})
                 outcomes = checks.run_checks(frames, cfg, partition=key)
             first = frame[t.primary_key].min() if frame.height else None
+            bad = None
+            if t.packed is not None and layouts[key] == "contract":
+                tb = time.perf_counter()
+                bad = (*readback.malformed(connection(), opts.schema, t, name), time.perf_counter() - tb)
             out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
-                                  fingerprint(frame, key), outcomes, span is None and frame.height > 0))
+                                  fingerprint(frame, key), outcomes, span is None and frame.height > 0, bad))
             if on_progress:
                 on_progress(frame.height)
         return out

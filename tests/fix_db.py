@@ -167,3 +167,13 @@ def small_loaded(db_env: str, schema: str, small: Path) -> list[str]:
     assert main(["generate", *args, "--yes", "--no-progress"]) == 0
     assert main(["generate-events", *args, "--yes", "--no-progress"]) == 0
     return args
+
+
+def db_manifest(url: str, schema: str) -> dict[str, Any]:
+    """The manifest recorded in the schema's manifest table (the JSON export's shape)."""
+    from datagen import manifest_store
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        manifest = manifest_store.read(cur, schema)
+    assert manifest is not None, f"schema {schema} has no manifest table"
+    return manifest

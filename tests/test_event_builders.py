@@ -229,3 +229,5 @@ def test_packed_values_must_read_back_exactly() -> None:
         _scaled(pl.Series("t", [0.25], dtype=pl.Float32), 1)
     with pytest.raises(ValueError, match="more than 2 decimals"):
         _scaled(pl.Series("t", [2.0e6], dtype=pl.Float32), 2)  # 2e8 hundredths: beyond float32's exact integers
+    with pytest.raises(ValueError):
+        _scaled(pl.Series("t", [1.5, -0.0], dtype=pl.Float32), 1)  # "0.0" would read back as +0.0

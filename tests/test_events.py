@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from datagen.config import parse_config
 from datagen.generate import generate
 from datagen.manifest import combine, fingerprint
 from datagen.tables import EVENT_TABLES, TABLES
-from tests.fix_db import DAYS, kill_during_copy, read_table, small_config
+from tests.fix_db import DAYS, db_manifest, kill_during_copy, read_table, small_config
 
 
 def run(*args: str) -> int:
@@ -71,7 +69,7 @@ def test_events_load_with_keys_in_place_and_match_the_manifest(db_env: str, load
                      for agg in ("min", "count", "max"))
         assert (lo, hi) == (1, n), t.key
     # the manifest names every partition, and its fingerprints are the loaded content
-    manifest = json.loads((Path(os.environ["DATAGEN_HOME"]) / "manifests" / f"{schema}.json").read_text())
+    manifest = db_manifest(db_env, schema)
     for t in EVENT_TABLES:
         entry = manifest["events"][t.key]
         assert sorted(entry["partitions"]) == list(DAYS)
@@ -224,12 +222,13 @@ def test_events_need_the_core_tables_of_the_same_config(db_env: str, schema: str
 
 def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str, config_dict: dict[str, Any],
                                                        tmp_path: Path) -> None:
-    before = event_fingerprints(db_env, loaded)
+    before, manifest = event_fingerprints(db_env, loaded), db_manifest(db_env, loaded)
     busier = small_config(config_dict, tmp_path / "busier.yaml",
                           **{"events.tap_events.per_device_per_day.bar.max": 500})
     kill_during_copy(db_env, ["generate-events", "--schema", loaded, "--yes", "--config", str(busier)],
                      pause="tap_events:60", copying=f'COPY "{loaded}"."app_database_tap_events_p')
     assert event_fingerprints(db_env, loaded) == before
+    assert db_manifest(db_env, loaded) == manifest
     # the next run (the same config as the loaded data) cleans up what the dead one staged and completes
     small = tmp_path / "small.yaml"
     assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes") == 0
@@ -351,7 +350,7 @@ def test_summary_lists_partitions_and_checks(db_env: str, loaded: str, small: Pa
     assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes", "--start", DAYS[0],
                "--end", DAYS[0]) == 0
     out = capsys.readouterr().out
-    manifest = json.loads((Path(os.environ["DATAGEN_HOME"]) / "manifests" / f"{loaded}.json").read_text())
+    manifest = db_manifest(db_env, loaded)
     for t in EVENT_TABLES:
         assert manifest["events"][t.key]["partitions"][DAYS[0]]["fingerprint"] in out, t.key
     assert "Partition checks" in out and "tap_events.within_device_life" in out and "replacing 4 day partitions" in out

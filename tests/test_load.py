@@ -16,7 +16,7 @@ from datagen.checks import catalogue
 from datagen.cli import main
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES
-from tests.fix_db import kill_during_copy, read_table, table_exists
+from tests.fix_db import db_manifest, kill_during_copy, read_table, table_exists
 from tests.test_generate import PINNED
 
 
@@ -71,10 +71,12 @@ def _changed_config(raw_config: dict[str, Any], path: Path) -> Path:
 def test_kill_during_copy_leaves_previous_data(db_env: str, schema: str, raw_config: dict[str, Any],
                                                tmp_path: Path) -> None:
     assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
+    manifest = db_manifest(db_env, schema)
     cfg_path = _changed_config(raw_config, tmp_path / "seed7.yaml")
     kill_during_copy(db_env, ["generate", "--schema", schema, "--yes", "--config", str(cfg_path)],
                      pause="devices:60", copying=f'COPY "{schema}"."app_database_devices"')
     assert _fingerprints(db_env, schema) == PINNED
+    assert db_manifest(db_env, schema) == manifest  # the manifest is as old as the data: no run recorded
     # and a re-run completes
     assert main(["generate", "--schema", schema, "--yes", "--no-progress", "--config", str(cfg_path)]) == 0
     assert _fingerprints(db_env, schema) != PINNED

@@ -16,7 +16,7 @@ from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.regenerate import closure
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-from tests.fix_db import kill_during_copy, read_table, small_config, table_exists
+from tests.fix_db import db_manifest, kill_during_copy, read_table, small_config, table_exists
 
 
 def run(*args: str) -> int:
@@ -149,15 +149,20 @@ def test_a_kill_inside_the_one_transaction_leaves_every_table_as_it_was(
         db_env: str, schema: str, small_loaded: list[str], config_dict: dict[str, Any], tmp_path: Path) -> None:
     """--only devices stages the event days, then replaces the core tables and swaps the days in, in one
     transaction: killed in the middle of it (during the devices COPY), nothing has changed."""
-    before = fingerprints(db_env, schema)
+    before, manifest = fingerprints(db_env, schema), db_manifest(db_env, schema)
     config_dict["devices"]["types"]["tap_controller"]["share"] = 0.30
     config_dict["devices"]["types"]["sensor"]["share"] = 0.60
     changed = small_config(config_dict, tmp_path / "changed.yaml")
     kill_during_copy(db_env, ["generate", "--config", str(changed), "--schema", schema, "--only", "devices", "--yes"],
                      pause="devices:60", copying=f'COPY "{schema}"."app_database_devices"')
     assert fingerprints(db_env, schema) == before
+    assert db_manifest(db_env, schema) == manifest
     # the next run cleans up the staged days and completes
     assert run("generate", "--config", str(changed), "--schema", schema, "--only", "devices", "--yes") == 0
     after = fingerprints(db_env, schema)
     assert after["devices"] == fingerprint(generate(load_config(changed)).frames["devices"], "devices")
     assert after["locations"] == before["locations"] and after["tap_events"] != before["tap_events"]
+    recorded = db_manifest(db_env, schema)  # the manifest follows: every table's fingerprint is the data's
+    assert {k: (recorded["events"] if TABLES[k].partitioned else recorded["tables"])[k]["fingerprint"]
+            for k in after} == after
+    assert recorded["runs"][-1]["command"] == "generate --only"

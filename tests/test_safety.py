@@ -3,6 +3,7 @@ concurrent runs, statement timeouts, ownership of tables, hostile configs, argum
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -29,7 +30,7 @@ from datagen.db import Target, load_failed
 from datagen.generate import generate
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-from tests.fix_db import small_config, table_exists
+from tests.fix_db import db_manifest, small_config, table_exists
 
 TRIALS = 10  # kill moments per command
 LOAD_PHASES = ("COPY", "keys and swap", "DDL")  # a statement of the load was running when the kill landed
@@ -45,6 +46,13 @@ def prints(url: str, schema: str, tables: tuple[Any, ...]) -> dict[str, str]:
     with readback.connect(Target(url, "test")) as conn:
         return {t.key: fingerprint(readback.read(conn, schema, t), t.key) for t in tables
                 if table_exists(url, schema, t.key)}
+
+
+def recorded(url: str, schema: str, tables: tuple[Any, ...]) -> dict[str, str]:
+    """The fingerprints the schema's manifest table records for those tables."""
+    m = db_manifest(url, schema)
+    return {t.key: (m["events"] if t.partitioned else m["tables"])[t.key]["fingerprint"] for t in tables
+            if t.key in (m["events"] if t.partitioned else m["tables"])}
 
 
 def _datagen_backends(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[str, str]]:
@@ -126,6 +134,7 @@ def test_generate_killed_at_seeded_moments_leaves_old_or_new_never_a_mix(
         phases.append(phase)
         got = prints(db_env, schema, CORE_TABLES)
         assert got in (want[current], want[target]), (i, phase)  # every table old, or every table new
+        assert recorded(db_env, schema, CORE_TABLES) == got, (i, phase)  # and the manifest says exactly that
         current = current if got == want[current] else target
     assert sum(p in LOAD_PHASES for p in phases) >= 2, phases  # the moments hit the load itself, not just startup
     assert run("generate", "--config", str(b), "--schema", schema, "--yes") == 0
@@ -151,6 +160,7 @@ def test_generate_events_killed_at_seeded_moments_leaves_old_or_new_never_a_mix(
         phases.append(phase)
         got = prints(db_env, schema, EVENT_TABLES)
         assert got in (want[current], want[target]), (i, phase)
+        assert recorded(db_env, schema, EVENT_TABLES) == got, (i, phase)
         current = current if got == want[current] else target
     assert sum(p in LOAD_PHASES for p in phases) >= 2, phases
     assert run(*args[busier]) == 0  # the re-run cleans up what the dead runs staged and completes
@@ -346,7 +356,7 @@ def test_passwords_never_appear_in_output_errors_or_manifests(
                          "--json", "--no-progress"]) == 2
             outputs.append(capfd.readouterr())
     text = "\n".join(o.out + o.err for o in outputs)
-    text += "\n".join(p.read_text() for p in (Path(os.environ["DATAGEN_HOME"]) / "manifests").glob("*.json"))
+    text += json.dumps(db_manifest(db_env, schema), default=str)  # the runs' options: never the URL
     assert SECRET not in text
     assert "cannot connect to PostgreSQL at 127.0.0.1:1" in text and "does not exist" in text
 

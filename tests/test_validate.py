@@ -109,6 +109,17 @@ def _change_one_value(url: str, s: str) -> object:
     return "app_database_tap_events_p20250622: altered (fingerprint"
 
 
+def _metrics(change: str, *, well_formed: bool) -> Damage:
+    """Edit one tap event's metrics (the contract layout) the way a hand or a bad tool might: a change the typed
+    read cannot see is named by the well-formedness check (the row's id), any other by the manifest."""
+    def damage(url: str, s: str) -> object:
+        tap = _first(url, s, "SELECT min(id) + 3 FROM {s}.app_database_tap_events_p20250621 "
+                             "WHERE event_type = 'pour'")
+        execute(url, s, f"UPDATE {{s}}.app_database_tap_events SET metrics = {change} WHERE id = {tap}")
+        return "app_database_tap_events_p20250621: altered" if well_formed else tap
+    return damage
+
+
 def _drop_one_day(url: str, s: str) -> object:
     execute(url, s, "ALTER TABLE {s}.app_database_tap_events DETACH PARTITION {s}.app_database_tap_events_p20250621",
             "DROP TABLE {s}.app_database_tap_events_p20250621")
@@ -140,6 +151,12 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     "add an id outside its range": (_id_out_of_range, "accounts.ids_in_range"),
     "give an account a second active subscription": (_second_active_subscription,
                                                      "subscriptions.one_live_per_account"),
+    "add a key to metrics": (_metrics("metrics || '{{\"keg_id\": 7}}'", well_formed=False),
+                             "tap_events.metrics_well_formed"),  # a key the staging model never reads
+    "put a JSON null in metrics": (_metrics("metrics || '{{\"temperature_c\": null}}'", well_formed=False),
+                                   "tap_events.metrics_well_formed"),
+    "put a fraction in the integer volume": (_metrics("metrics || '{{\"volume_ml\": 350.5}}'", well_formed=True),
+                                             "tap_events.matches_manifest"),  # read as 351, never an error
 }
 
 
@@ -182,10 +199,12 @@ def test_partition_checks_name_the_partition(db_env: str, schema: str, small_loa
 def test_validate_without_a_manifest_warns_and_skips_only_the_comparison(
         db_env: str, schema: str, small_loaded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))  # no local files either
+    execute(db_env, schema, "DROP TABLE {s}._datagen_manifest")  # a schema loaded before manifests moved in
     code, rep = report(capsys, *small_loaded)
     assert code == 0
-    assert not rep["manifest_found"] and "no manifest" in rep["warnings"][0]
+    assert not rep["manifest_found"] and "has no manifest table" in rep["warnings"][0]
+    assert "`just generate` and `just generate-events`" in rep["warnings"][0]  # the hint names the commands
     skipped = {c["name"] for c in rep["checks"] if c["status"] == "skipped"}
     assert skipped == {n for n, _ in validate.catalogue_names() if n.endswith(".matches_manifest")}
 
