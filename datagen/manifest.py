@@ -62,7 +62,7 @@ def table_entries(frames: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
 
 
 def check_writable(path: Path) -> None:
-    """Fail before the load, not after it, when the manifest cannot be written."""
+    """Fail before the load, not after it, when the manifest's export (--manifest PATH) cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.with_suffix(".probe")
@@ -70,7 +70,8 @@ def check_writable(path: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise OutputError(f"cannot write the manifest {path}: {exc.strerror or exc}; nothing was loaded",
-                          hint="pass --manifest PATH to a writable file, or set DATAGEN_HOME") from None
+                          hint="pass --manifest a writable path, or leave it out (the manifest is recorded in "
+                               "the schema either way)") from None
 
 
 def write_manifest(manifest: dict[str, Any], path: Path) -> None:
@@ -80,8 +81,9 @@ def write_manifest(manifest: dict[str, Any], path: Path) -> None:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(path)  # atomic: a reader never sees half a manifest
     except OSError as exc:
-        raise OutputError(f"the data was loaded, but the manifest {path} could not be written: "
-                          f"{exc.strerror or exc}", hint="re-run with --manifest PATH to a writable file") from None
+        raise OutputError(f"the manifest could not be exported to {path}: {exc.strerror or exc} (what was loaded "
+                          "and its manifest in the schema are committed)",
+                          hint="export it again with `datagen status --export PATH`") from None
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
