@@ -258,6 +258,36 @@ def _off_mix(counts: dict[str, int], shares: dict[str, float], draws: int, label
     return pl.Series(label, bad, dtype=pl.String)
 
 
+def _optional_nulls(t: Table) -> Check:
+    """Each optional column's NULL share within MIX_SIGMAS sigma of data_quality.null_rates.optional_fields."""
+    columns = t.optional_columns
+
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        frame, p = f[t.key], cfg.optional_null_rate
+        n, bad = frame.height, []
+        nulls = frame.select(pl.col(columns).null_count()).row(0)
+        for column, got in zip(columns, nulls, strict=True):
+            want = n * p
+            tolerance = MIX_SIGMAS * math.sqrt(n * p * (1 - p)) + 1
+            if abs(got - want) > tolerance:
+                bad.append(f"{column}: {got:,} NULLs of {n:,}, config {want:,.1f} +- {tolerance:,.1f}")
+        return pl.Series("column", bad, dtype=pl.String)
+    return Check(f"{t.key}.optional_nulls", "error", f"NULL share of each optional column ({', '.join(columns)}) "
+                 f"within {MIX_SIGMAS:g} sigma of data_quality.null_rates.optional_fields", (t.key,), run)
+
+
+def _required_filled(t: Table) -> Check:
+    """No NULL in a column that is neither optional nor NULL by meaning (data_quality required_fields is 0)."""
+    columns = [c.name for c in t.columns if c.required]
+
+    def run(f: Frames, _: Config) -> pl.Series:
+        nulls = f[t.key].select(pl.col(columns).null_count()).row(0)
+        return pl.Series("column", [f"{c}: {n:,} NULLs" for c, n in zip(columns, nulls, strict=True) if n],
+                         dtype=pl.String)
+    return Check(f"{t.key}.required_filled", "error", f"no NULL in {t.key}'s required columns (all but the optional "
+                 "ones and those NULL by meaning)", (t.key,), run)
+
+
 def _mix(table: str, column: str, shares: Callable[[Config], list[tuple[str, float]]]) -> Check:
     def run(f: Frames, cfg: Config) -> pl.Series:
         counts = {str(k): int(v) for k, v in f[table].group_by(column).len().iter_rows()}
@@ -346,7 +376,8 @@ def catalogue() -> list[Check]:
     """Every check, in a stable order."""
     out: list[Check] = []
     for t in CORE_TABLES:
-        out += [_pk_unique(t), _ids_in_range(t), _ids_gap_free(t)]
+        out += [_pk_unique(t), _ids_in_range(t), _ids_gap_free(t), _required_filled(t)]
+        out += [_optional_nulls(t)] if t.optional_columns else []
         out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
         out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
     out += [
@@ -485,7 +516,8 @@ def partition_catalogue() -> list[Check]:
     """The checks each event partition passes before it is copied (frames: parents + partition)."""
     out: list[Check] = []
     for t in EVENT_TABLES:
-        out += [_pk_unique(t), _ids_in_range(t), _ids_continuous(t)]
+        out += [_pk_unique(t), _ids_in_range(t), _ids_continuous(t), _required_filled(t)]
+        out += [_optional_nulls(t)] if t.optional_columns else []
         out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
         out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
         if t.key != "page_views":  # page views follow their session across midnight

@@ -188,7 +188,6 @@ class QualityRules:
 @dataclass(frozen=True)
 class Config:
     seed: int
-    business_name: str
     start_date: dt.date
     end_date: dt.date
     business_hours: tuple[int, int]
@@ -210,7 +209,7 @@ class Config:
     churn_reasons: tuple[str, ...]
     maintenance_interval_days: int
     maintenance_types: tuple[tuple[str, float], ...]
-    null_rates: tuple[tuple[str, float], ...]
+    optional_null_rate: float  # data_quality.null_rates.optional_fields: each optional column's NULL share
     quality: QualityRules
 
     # -- derived values, computed here and nowhere else ------------------------------------------------
@@ -271,13 +270,16 @@ def load_config(path: Path | str | None = None) -> Config:
     return parse_config(raw)
 
 
+# Keys the legacy config had that no table can express: rejected by name rather than accepted and ignored.
+REMOVED_KEYS = {"business_name": "no table names the vendor, so it had no effect on the data"}
+
+
 def parse_config(raw: Any) -> Config:
     """Validate a parsed YAML document (a dict) into a Config."""
     root = Node(raw, "")
     sec = root.mapping(
         (
             "seed",
-            "business_name",
             "time_range",
             "accounts",
             "industries",
@@ -293,7 +295,11 @@ def parse_config(raw: Any) -> Config:
             "maintenance",
             "data_quality",
         ),
+        tuple(REMOVED_KEYS),
     )
+    for key in REMOVED_KEYS:
+        if key in sec:
+            raise sec[key].fail(f"was removed: {REMOVED_KEYS[key]}", hint=f"delete {key} from the config")
     seed = sec["seed"].int(lo=0, hi=2**63 - 1)
 
     tr = sec["time_range"].mapping(("start_date", "end_date", "business_hours", "peak_hours"))
@@ -322,14 +328,18 @@ def parse_config(raw: Any) -> Config:
     churn_reasons = tuple(n.str() for n in ch["reasons"].items())
     mt = sec["maintenance"].mapping(("interval_days", "types"))
     dq = sec["data_quality"].mapping(("null_rates", "validation_rules"))
-    null_rates = tuple((k, n.float(lo=0.0, hi=1.0)) for k, n in dq["null_rates"].entries())
+    nr = dq["null_rates"].mapping(("optional_fields", "required_fields"))
+    optional_null_rate = nr["optional_fields"].float(lo=0.0, hi=0.5)
+    if nr["required_fields"].float(lo=0.0, hi=1.0) != 0.0:
+        raise nr["required_fields"].fail(
+            "must be 0: required columns are keys, foreign keys, or read by a check or a later table's builder, so "
+            "a NULL there would break the data rather than exercise it", hint="set optional_fields instead")
     vr = dq["validation_rules"].mapping(
         ("min_device_uptime", "min_location_operational", "max_mrr_variance", "max_orphaned_records")
     )
 
     cfg = Config(
         seed=seed,
-        business_name=sec["business_name"].str(),
         start_date=start_date,
         end_date=end_date,
         business_hours=(bh_start, bh_end),
@@ -351,7 +361,7 @@ def parse_config(raw: Any) -> Config:
         churn_reasons=churn_reasons,
         maintenance_interval_days=mt["interval_days"].int(lo=1, hi=3650),
         maintenance_types=_maintenance_types(mt["types"]),
-        null_rates=null_rates,
+        optional_null_rate=optional_null_rate,
         quality=QualityRules(
             min_device_uptime=vr["min_device_uptime"].share(),
             min_location_operational=vr["min_location_operational"].share(),
@@ -720,5 +730,6 @@ def _growth(node: Node, span_days: int) -> tuple[tuple[GrowthPattern, ...], tupl
             )
         out.append(GrowthPattern(name=name, share=f["share"].share(), days_before_end=(lo, hi)))
     check_shares(sec["account_creation"], {g.name: g.share for g in out})
-    rates = tuple((k, n.float(lo=0.0, hi=10.0)) for k, n in sec["monthly_growth_rate"].entries())
+    rates = tuple((k, n.float(lo=0.0, hi=10.0))
+                  for k, n in sec["monthly_growth_rate"].mapping(("new_accounts", "device_expansion", "mrr")).items())
     return tuple(out), rates

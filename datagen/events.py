@@ -20,11 +20,13 @@ import polars as pl
 
 from datagen import checks
 from datagen.builders import feature_usage, page_views, tap_events, user_sessions
+from datagen.builders._common import with_nulls
 from datagen.builders._people import People, people
 from datagen.config import Config
 from datagen.errors import ConfigError, UsageError
 from datagen.generate import Generated
 from datagen.manifest import fingerprint
+from datagen.rng import stream
 from datagen.tables import EVENT_TABLES, TABLES, conform
 
 
@@ -139,7 +141,9 @@ class Streams:
             frame = feature_usage.build(cfg, self.people, p.day, p.first_id)
         if frame.height != p.rows:  # the plan and the builder disagree: a bug, never user input
             raise AssertionError(f"{p.table} {p.day} block {p.block}: planned {p.rows} rows, built {frame.height}")
-        return frame
+        # optional columns NULL at data_quality's rate, from the partition's own stream (tap events have none)
+        return with_nulls(frame, TABLES[p.table], cfg.optional_null_rate,
+                          stream(cfg.seed, p.table, "nulls", p.day.isoformat(), p.block))
 
     def build_conformed(self, part: Part) -> pl.DataFrame:
         """The partition as loaded: declared columns only."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from datagen.builders import accounts, device_maintenance_logs, devices, locations, subscriptions, users
+from datagen.builders._common import with_nulls
 from datagen.config import Config
 from datagen.rng import stream
 from datagen.tables import CORE_TABLES, conform
@@ -45,5 +46,7 @@ def generate(cfg: Config, *, on_table: Callable[[str, int], None] | None = None)
         full[key] = build()
         if on_table is not None:
             on_table(key, full[key].height)
-    frames = {t.key: conform(full[t.key], t) for t in CORE_TABLES}
+    # optional columns NULL at data_quality's rate, in the frames as loaded (the builders above read `full`)
+    frames = {t.key: with_nulls(conform(full[t.key], t), t, cfg.optional_null_rate, stream(cfg.seed, t.key, "nulls"))
+              for t in CORE_TABLES}
     return Generated(frames=frames, full=full, seconds=time.perf_counter() - t0)

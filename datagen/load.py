@@ -136,6 +136,7 @@ def load(
                   adopt=adopt)
             _create_missing(cur, schema, tables)
             for t in tables:
+                _add_new_columns(cur, schema, t)
                 check_columns(cur, schema, t)
             emptied = _detach_dependents(cur, schema, tables, keep_staging=before_commit is not None)
             manifest_store.forget(cur, schema, [t.key for t in emptied])
@@ -236,6 +237,21 @@ def _in_the_way(schema: str, t: Table, detail: str) -> DatabaseError:
     return DatabaseError(
         f"table {schema}.{t.name} is in the way: its columns do not match datagen's ({detail}); nothing was changed",
         hint=f"drop or rename {schema}.{t.name}, or load into another schema with --schema")
+
+
+def _add_new_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table) -> None:
+    """A column datagen declares that an older datagen's table lacks (users.permissions, say) is added, in the
+    load's transaction (the table is about to be refilled); a changed type is still refused by check_columns."""
+    cur.execute("SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s", (schema, t.name))
+    row = cur.fetchone()
+    if row is None or row[0] != "r":  # a view or anything else of that name is check_columns' to refuse
+        return
+    found = _columns(cur, schema, t)
+    for c in t.columns:
+        if c.name not in found and c.nullable:
+            cur.execute(sql.SQL("ALTER TABLE {}.{} ADD COLUMN {} {}").format(
+                sql.Identifier(schema), sql.Identifier(t.name), sql.Identifier(c.name), sql.SQL(c.pg_type)))
 
 
 def check_columns(cur: psycopg.Cursor[tuple[object, ...]], schema: str, t: Table,

@@ -20,6 +20,15 @@ class Column:
     dtype: pl.DataType
     pg_type: str  # as information_schema / format_type() spells it
     nullable: bool = True
+    # Why the column may be NULL at data_quality.null_rates.optional_fields ("" = it may not): it is nullable in
+    # the legacy DDL, no key, and no check, rule or later builder reads it (docs/decisions.md, "Null rates").
+    optional: str = ""
+    null_when: str = ""  # the rows where it is NULL by meaning (a running subscription's end_date), if any
+
+    @property
+    def required(self) -> bool:
+        """Never NULL in generated data: not optional, and NULL by meaning nowhere."""
+        return not self.optional and not self.null_when
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,10 @@ class Table:
         return [c.name for c in self.columns]
 
     @property
+    def optional_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.optional]
+
+    @property
     def polars_schema(self) -> dict[str, pl.DataType]:
         return {c.name: c.dtype for c in self.columns}
 
@@ -134,12 +147,16 @@ COORD = pl.Decimal(10, 6)
 SCORE = pl.Decimal(4, 3)
 
 
-def _c(name: str, dtype: pl.DataType, pg: str, nullable: bool = True) -> Column:
-    return Column(name, dtype, pg, nullable)
+def _c(name: str, dtype: pl.DataType, pg: str, nullable: bool = True, *, optional: str = "",
+       null_when: str = "") -> Column:
+    return Column(name, dtype, pg, nullable, optional, null_when)
 
 
-def _vc(name: str, n: int, nullable: bool = True) -> Column:
-    return Column(name, STR, f"character varying({n})", nullable)
+def _vc(name: str, n: int, nullable: bool = True, *, optional: str = "", null_when: str = "") -> Column:
+    return Column(name, STR, f"character varying({n})", nullable, optional, null_when)
+
+
+UNREAD = "nullable in the legacy DDL; no key, check, rule or later builder reads it"
 
 
 _STAMPS = (_c("created_at", TS, "timestamp without time zone", False),
@@ -153,12 +170,12 @@ ACCOUNTS = Table(
         _vc("name", 255, False),
         _vc("email", 255),
         _c("created_date", DATE, "date"),
-        _vc("business_type", 100),
+        _vc("business_type", 100, optional=UNREAD),
         _c("location_count", I32, "integer"),
         _vc("industry", 100),
-        _c("employee_count", I32, "integer"),
-        _c("annual_revenue", I64, "bigint"),
-        _vc("website", 500),
+        _c("employee_count", I32, "integer", optional=UNREAD),
+        _c("annual_revenue", I64, "bigint", optional=UNREAD),
+        _vc("website", 500, optional=UNREAD),
         _vc("status", 50),
         _vc("size", 50),
         *_STAMPS,
@@ -174,20 +191,20 @@ LOCATIONS = Table(
         _c("id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
         _vc("name", 255, False),
-        _vc("address", 500),
-        _vc("city", 100),
-        _vc("state", 50),
-        _vc("zip_code", 20),
-        _vc("country", 50),
-        _vc("location_type", 50),
-        _vc("business_type", 100),
+        _vc("address", 500, optional=UNREAD),
+        _vc("city", 100, optional=UNREAD),
+        _vc("state", 50, optional=UNREAD),
+        _vc("zip_code", 20, optional=UNREAD),
+        _vc("country", 50, optional=UNREAD),
+        _vc("location_type", 50, optional=UNREAD),
+        _vc("business_type", 100, optional=UNREAD),
         _vc("industry", 100),
         _vc("size", 50),
         _c("expected_device_count", I32, "integer"),
         _c("install_date", DATE, "date"),
-        _c("latitude", COORD, "numeric(10,6)"),
-        _c("longitude", COORD, "numeric(10,6)"),
-        _c("capacity", I32, "integer"),
+        _c("latitude", COORD, "numeric(10,6)", optional=UNREAD),
+        _c("longitude", COORD, "numeric(10,6)", optional=UNREAD),
+        _c("capacity", I32, "integer", optional=UNREAD),
         _c("is_active", BOOL, "boolean"),
         *_STAMPS,
     ),
@@ -205,24 +222,24 @@ DEVICES = Table(
         _c("customer_id", I32, "integer", False),
         _vc("device_type", 100),
         _vc("category", 50),
-        _vc("manufacturer", 100),
-        _vc("model", 100),
-        _vc("serial_number", 100),
+        _vc("manufacturer", 100, optional=UNREAD),
+        _vc("model", 100, optional=UNREAD),
+        _vc("serial_number", 100, optional=UNREAD),
         _c("install_date", DATE, "date"),
         _c("installation_date", DATE, "date"),
-        _c("warranty_expiry", DATE, "date"),
-        _c("purchase_price", MONEY, "numeric(10,2)"),
-        _vc("firmware_version", 50),
-        _vc("ip_address", 45),
-        _vc("mac_address", 17),
+        _c("warranty_expiry", DATE, "date", optional=UNREAD),
+        _c("purchase_price", MONEY, "numeric(10,2)", optional=UNREAD),
+        _vc("firmware_version", 50, optional=UNREAD),
+        _vc("ip_address", 45, optional=UNREAD),
+        _vc("mac_address", 17, optional=UNREAD),
         _vc("status", 50),
         _c("is_online", BOOL, "boolean"),
         _c("health_score", SCORE, "numeric(4,3)"),
-        _vc("usage_pattern", 50),
-        _c("expected_lifespan_years", I32, "integer"),
-        _c("energy_consumption_watts", I32, "integer"),
-        _vc("network_connectivity", 50),
-        _c("last_maintenance_date", DATE, "date"),
+        _vc("usage_pattern", 50, optional=UNREAD),
+        _c("expected_lifespan_years", I32, "integer", optional=UNREAD),
+        _c("energy_consumption_watts", I32, "integer", optional=UNREAD),
+        _vc("network_connectivity", 50, optional=UNREAD),
+        _c("last_maintenance_date", DATE, "date", null_when="a device not maintained yet"),
         _c("last_seen_at", TS, "timestamp without time zone"),
         *_STAMPS,
     ),
@@ -238,15 +255,16 @@ USERS = Table(
     columns=(
         _c("id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
-        _vc("first_name", 100),
-        _vc("last_name", 100),
-        _vc("email", 255),
+        _vc("first_name", 100, optional=UNREAD),
+        _vc("last_name", 100, optional=UNREAD),
+        _vc("email", 255, optional=UNREAD),
         _vc("role", 50),
         _c("created_date", DATE, "date"),
         _c("last_login_date", DATE, "date"),
         _c("last_login_at", TS, "timestamp without time zone"),
-        _c("is_active", BOOL, "boolean"),
+        _c("is_active", BOOL, "boolean", optional=UNREAD),
         *_STAMPS,
+        _vc("permissions", 50),  # not in the legacy DDL: user_roles.<role>.permissions (last: tables get it added)
     ),
     primary_key="id",
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
@@ -262,12 +280,12 @@ SUBSCRIPTIONS = Table(
         _vc("plan_name", 100),
         _vc("status", 50),
         _c("start_date", DATE, "date", False),
-        _c("end_date", DATE, "date"),
+        _c("end_date", DATE, "date", null_when="a subscription still running"),
         _c("monthly_price", MONEY, "numeric(10,2)"),
-        _vc("billing_cycle", 20),
+        _vc("billing_cycle", 20, optional=UNREAD),
         _c("monthly_amount", MONEY, "numeric(10,2)"),
         _c("current_term_start", DATE, "date"),
-        _vc("cancellation_reason", 50),
+        _vc("cancellation_reason", 50, null_when="a subscription not canceled"),
         *_STAMPS,
     ),
     primary_key="id",
@@ -287,10 +305,10 @@ DEVICE_MAINTENANCE_LOGS = Table(
         _vc("maintenance_type", 20, False),
         _c("scheduled_date", DATE, "date", False),
         _c("performed_at", TS, "timestamp without time zone", False),
-        _vc("technician", 100),
-        _c("duration_minutes", I32, "integer"),
-        _c("parts_cost", MONEY, "numeric(10,2)"),
-        _vc("notes_category", 50),
+        _vc("technician", 100, optional=UNREAD),
+        _c("duration_minutes", I32, "integer", optional=UNREAD),
+        _c("parts_cost", MONEY, "numeric(10,2)", optional=UNREAD),
+        _vc("notes_category", 50, optional=UNREAD),
         *_STAMPS,
     ),
     primary_key="id",
@@ -320,11 +338,11 @@ TAP_EVENTS = Table(
         _vc("event_type", 50),
         _vc("status", 50),
         _vc("device_category", 50),
-        _c("volume_ml", I32, "integer"),
-        _c("temperature_c", F32, "real"),
-        _c("pressure_psi", F32, "real"),
-        _c("flow_rate_ml_per_sec", F32, "real"),
-        _c("duration_seconds", F32, "real"),
+        _c("volume_ml", I32, "integer", null_when="an event whose type does not carry it"),
+        _c("temperature_c", F32, "real", null_when="an event whose type does not carry it"),
+        _c("pressure_psi", F32, "real", null_when="an event whose type does not carry it"),
+        _c("flow_rate_ml_per_sec", F32, "real", null_when="an event whose type does not carry it"),
+        _c("duration_seconds", F32, "real", null_when="an event whose type does not carry it"),
         _c("created_at", TS, _TS),
     ),
     primary_key="id",
@@ -348,10 +366,10 @@ USER_SESSIONS = Table(
         _c("end_time", TS, _TS, False),
         _c("duration_seconds", I32, "integer"),
         _c("page_views", I32, "integer"),
-        _c("actions_taken", I32, "integer"),
-        _vc("device_type", 50),
-        _vc("browser", 50),
-        _c("created_at", TS, _TS),
+        _c("actions_taken", I32, "integer", optional=UNREAD),
+        _vc("device_type", 50, optional=UNREAD),
+        _vc("browser", 50, optional=UNREAD),
+        _c("created_at", TS, _TS, optional=UNREAD),
     ),
     primary_key="session_id",
     foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
@@ -370,11 +388,11 @@ PAGE_VIEWS = Table(
         _c("user_id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
         _vc("page_url", 500),
-        _vc("page_title", 255),
+        _vc("page_title", 255, optional=UNREAD),
         _c("timestamp", TS, _TS, False),
         _c("time_on_page_seconds", I32, "integer"),
-        _vc("referrer_url", 500),
-        _c("created_at", TS, _TS),
+        _vc("referrer_url", 500, null_when="a session's first page (direct traffic)"),
+        _c("created_at", TS, _TS, optional=UNREAD),
     ),
     primary_key="page_view_id",
     foreign_keys=(ForeignKey("session_id", "user_sessions", "session_id"), ForeignKey("user_id", "users"),
@@ -393,10 +411,10 @@ FEATURE_USAGE = Table(
         _c("usage_id", I32, "integer", False),
         _c("user_id", I32, "integer", False),
         _c("customer_id", I32, "integer", False),
-        _vc("feature_name", 100),
-        _c("usage_count", I32, "integer"),
+        _vc("feature_name", 100, optional=UNREAD),
+        _c("usage_count", I32, "integer", optional=UNREAD),
         _c("timestamp", TS, _TS, False),
-        _c("created_at", TS, _TS),
+        _c("created_at", TS, _TS, optional=UNREAD),
     ),
     primary_key="usage_id",
     foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),

@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS {schema}.app_database_users (
     last_login_at              TIMESTAMP,
     is_active                  BOOLEAN,
     created_at                 TIMESTAMP NOT NULL,
-    updated_at                 TIMESTAMP NOT NULL
+    updated_at                 TIMESTAMP NOT NULL,
+    permissions                VARCHAR(50)
 );
 
 CREATE TABLE IF NOT EXISTS {schema}.app_database_subscriptions (

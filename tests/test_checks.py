@@ -105,6 +105,13 @@ MUTATIONS.update({
         lambda f: _all(f, "device_maintenance_logs", maintenance_type="emergency"), "maintenance_type=emergency"),
     "quality.max_orphaned_records": (lambda f: _set(f, "devices", 7, location_id=99_999), "devices.location_id: 1"),
 })
+# null rates: an optional column entirely NULL is off the configured share; a required one with a NULL is named
+for t, optional, required in (("accounts", "website", "status"), ("locations", "city", "is_active"),
+                              ("devices", "firmware_version", "status"), ("users", "email", "role"),
+                              ("subscriptions", "billing_cycle", "plan_name"),
+                              ("device_maintenance_logs", "technician", "maintenance_type")):
+    MUTATIONS[f"{t}.optional_nulls"] = (lambda f, t=t, c=optional: _all(f, t, **{c: None}), f"{optional}: ")
+    MUTATIONS[f"{t}.required_filled"] = (lambda f, t=t, c=required: _set(f, t, 4, **{c: None}), f"{required}: 1 NULLs")
 
 
 def _second_active(f: Frames) -> Frames:

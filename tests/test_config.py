@@ -128,3 +128,11 @@ def test_config_is_frozen(raw_config: dict[str, Any]) -> None:
     cfg = parse_config(copy.deepcopy(raw_config))
     with pytest.raises(AttributeError):
         cfg.seed = 1  # type: ignore[misc]
+
+
+def test_a_removed_key_is_rejected_by_name(raw_config: dict[str, Any]) -> None:
+    cfg = copy.deepcopy(raw_config)
+    cfg["business_name"] = "TapFlow Analytics"
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    assert "business_name" in str(err.value) and "was removed" in str(err.value)

@@ -143,3 +143,18 @@ def test_view_in_the_way_is_refused(db_env: str, schema: str, capsys: pytest.Cap
     assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{schema}.app_database_accounts is in the way" in err
+
+
+def test_a_column_an_older_datagen_did_not_have_is_added_in_the_load(db_env: str, schema: str) -> None:
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
+    before = _fingerprints(db_env, schema)
+    with psycopg.connect(db_env, autocommit=True) as conn:  # users as datagen made them before `permissions`
+        conn.execute(sql.SQL("ALTER TABLE {}.app_database_users DROP COLUMN permissions").format(
+            sql.Identifier(schema)))
+    assert main(["generate", "--schema", schema, "--yes", "--no-progress"]) == 0
+    assert _fingerprints(db_env, schema) == before
+    with psycopg.connect(db_env) as conn:
+        roles = conn.execute(sql.SQL("SELECT role, permissions, count(*) FROM {}.app_database_users GROUP BY 1, 2 "
+                                     "ORDER BY 1").format(sql.Identifier(schema))).fetchall()
+    assert [(r, p) for r, p, _ in roles] == [("admin", "full_access"), ("manager", "location_management"),
+                                             ("operator", "device_operation"), ("viewer", "read_only")]

@@ -11,6 +11,7 @@ import polars as pl
 
 from datagen.config import Config, CountShape, largest_remainder
 from datagen.errors import ConfigError
+from datagen.tables import Table
 
 DAY = 86_400
 I64 = npt.NDArray[np.int64]
@@ -118,3 +119,14 @@ def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
+
+
+def with_nulls(frame: pl.DataFrame, table: Table, rate: float, rng: np.random.Generator) -> pl.DataFrame:
+    """The table's optional columns (tables.Column.optional) NULL at `rate` each, independently, drawn from
+    rng: the table's own "nulls" stream, so no other table's bytes move. Nothing is drawn when rate is 0."""
+    columns = table.optional_columns
+    if not columns or rate <= 0.0 or frame.height == 0:
+        return frame
+    draws = rng.random((len(columns), frame.height))
+    return frame.with_columns([pl.when(pl.Series(draws[i] < rate)).then(None).otherwise(pl.col(c)).alias(c)
+                               for i, c in enumerate(columns)])

@@ -62,6 +62,7 @@ def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.D
         "first_name": first,
         "last_name": last,
         "role": labels(role_names, role),
+        "permissions": labels([r.permissions for r in cfg.roles], role),  # the role's label (user_roles)
         "_domain": acc["email"].str.split_exact("@", 1).struct.field("field_1"),
         "is_active": ~acc["_churned"],
         "last_login_at": to_datetime(last_login),
