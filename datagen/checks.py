@@ -215,6 +215,76 @@ def _within_tier_limit(f: Frames, cfg: Config) -> pl.Series:
     return j.filter(pl.col("_limit").is_not_null() & (pl.col("len") > pl.col("_limit")))["id"]
 
 
+def _history_within_tier_limit(f: Frames, cfg: Config) -> pl.Series:
+    """An account's earlier (expired) row held its fleet: devices installed before the upgrade day fit that
+    row's tier."""
+    limits = pl.DataFrame({"plan_name": [t.key for t in cfg.subscriptions.tiers],
+                           "_limit": [t.device_limit for t in cfg.subscriptions.tiers]},
+                          schema={"plan_name": pl.String, "_limit": pl.Int64})
+    old = f["subscriptions"].filter(pl.col("status") == "expired").join(limits, on="plan_name", how="inner")
+    old = old.filter(pl.col("_limit").is_not_null())
+    if old.height == 0:
+        return pl.Series("id", [], dtype=pl.Int32)
+    installed = f["devices"].select("customer_id", pl.col("created_at").dt.date().alias("_day"))
+    j = old.select("id", "customer_id", "end_date", "_limit").join(installed, on="customer_id", how="left")
+    n = j.group_by("id", "_limit").agg((pl.col("_day") < pl.col("end_date")).sum().alias("_before"))
+    return n.filter(pl.col("_before") > pl.col("_limit"))["id"].sort()
+
+
+def _fleet_growth(f: Frames, cfg: Config) -> pl.Series:
+    """The fleets grow at growth_patterns.monthly_growth_rate.device_expansion, fitted over the whole range: h
+    months before the end (h = 3, 6, 12, 24) an account whose fleet had started three months earlier had
+    floor(N / (1 + rate) ** h) of its N devices; pooled over those accounts (one account's monthly counts are
+    too few) the installed devices must be within 2% (+2) of that. The message gives the fitted monthly rate."""
+    rate = cfg.growth_rate("device_expansion")
+    end = (cfg.end - dt.datetime(1970, 1, 1)).total_seconds() - 86_400
+    month = 30.4375 * 86_400
+    d = f["devices"].select("customer_id", pl.col("created_at").dt.epoch("s").alias("t"))
+    bad = []
+    for h in (3, 6, 12, 24):
+        at = end - h * month
+        fleets = d.group_by("customer_id").agg(pl.col("t").min().alias("first"), pl.len().alias("n"),
+                                               (pl.col("t") <= at).sum().alias("then"))
+        fleets = fleets.filter(pl.col("first") <= at - 90 * 86_400)
+        if fleets.height == 0:
+            continue
+        n = fleets["n"].to_numpy()
+        then = int(fleets["then"].sum())
+        want = int(np.floor(n / (1 + rate) ** h + 1e-9).sum())
+        if abs(then - want) > 0.02 * want + 2:
+            fitted = (int(n.sum()) / then) ** (1 / h) - 1 if then else float("inf")
+            bad.append(f"{h} months before the end: {then:,} devices of {int(n.sum()):,} in {fleets.height} accounts, "
+                       f"the config's rate gives {want:,} (fitted {fitted:.4f} a month, config {rate:g})")
+    return pl.Series("fit", bad, dtype=pl.String)
+
+
+def _creation_growth(f: Frames, cfg: Config) -> pl.Series:
+    """Sign-ups grow at growth_patterns.monthly_growth_rate.new_accounts inside each growth-pattern window:
+    the mean place of accounts in their windows against the truncated exponential's, within MIX_SIGMAS sigma
+    (a z score over all accounts: 150 of them are a few a month, too few to fit month by month)."""
+    rate = cfg.growth_rate("new_accounts")
+    created = f["accounts"]["created_at"].dt.date()
+    days = (pl.Series([cfg.end.date()] * created.len()) - created).dt.total_days().to_numpy()
+    total, mean, var = 0, 0.0, 0.0
+    for g in cfg.growth:
+        lo, hi = g.days_before_end
+        inside = (days >= lo) & (days <= hi)
+        span = hi - lo + 1
+        v = (days[inside] - lo + 0.5) / span  # 0 at the window's latest day, 1 at its earliest
+        lam = math.log1p(rate) * span / 30.4375
+        if lam < 1e-9:
+            e, s2 = 0.5, 1 / 12
+        else:  # density proportional to exp(-lam v) on [0, 1)
+            e = 1 / lam - 1 / math.expm1(lam)
+            s2 = 1 / lam**2 - math.exp(lam) / math.expm1(lam) ** 2
+        total += int(inside.sum())
+        mean += float((v - e).sum())
+        var += inside.sum() * s2
+    z = mean / math.sqrt(var) if var > 0 else 0.0
+    return pl.Series("fit", [f"z = {z:.2f} over {total} accounts (config {rate:g} a month)"] if abs(z) > MIX_SIGMAS
+                     else [], dtype=pl.String)
+
+
 def _price_matches_tier(f: Frames, cfg: Config) -> pl.Series:
     prices = pl.DataFrame({"plan_name": [t.key for t in cfg.subscriptions.tiers] + ["trial"],
                            "_price": [t.price for t in cfg.subscriptions.tiers] + [cfg.subscriptions.trial_price]})
@@ -399,6 +469,12 @@ def catalogue() -> list[Check]:
               _within_tier_limit),
         Check("subscriptions.price_matches_tier", "error", "monthly_price equals the tier's configured price",
               ("subscriptions",), _price_matches_tier),
+        Check("subscriptions.history_within_tier_limit", "error", "an earlier (expired) row's tier held the devices "
+              "installed before the upgrade", ("subscriptions", "devices"), _history_within_tier_limit),
+        Check("devices.fleet_growth", "error", "fleets grow at growth_patterns.monthly_growth_rate.device_expansion "
+              "(fitted over the whole range)", ("devices",), _fleet_growth),
+        Check("accounts.creation_growth", "error", "sign-ups grow at growth_patterns.monthly_growth_rate.new_accounts "
+              f"inside their growth-pattern windows (within {MIX_SIGMAS:g} sigma)", ("accounts",), _creation_growth),
         Check("accounts.size_mix_exact", "error", "accounts per size equal total x share exactly",
               ("accounts",), _size_mix_exact),
         *[_count_in_bounds(t.key) for t in CORE_TABLES],

@@ -225,6 +225,10 @@ class Config:
     def id_range(self, table: str) -> tuple[int, int]:
         return dict(self.id_ranges)[table]
 
+    def growth_rate(self, name: str) -> float:
+        """growth_patterns.monthly_growth_rate.<name>: new_accounts, device_expansion or mrr."""
+        return dict(self.monthly_growth_rate)[name]
+
     def count_shape(self, name: str) -> CountShape:
         return dict(self.count_shapes)[name]
 

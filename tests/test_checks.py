@@ -100,7 +100,11 @@ MUTATIONS.update({
     "subscriptions.max_mrr_variance": (lambda f: _with(f, "subscriptions", f["subscriptions"].with_columns(
         monthly_amount=pl.col("monthly_amount") * 2)), "variance 1.000"),
     "device_maintenance_logs.count_in_bounds": (lambda f: _with(f, "device_maintenance_logs", pl.concat(
-        [f["device_maintenance_logs"]] * 17)), "1,610,325 rows"),
+        [f["device_maintenance_logs"]] * 40)), "2,178,680 rows"),
+    # growth: fleets complete from their first day; every account signed up on the earliest day of the range
+    "devices.fleet_growth": (lambda f: _with(f, "devices", f["devices"].with_columns(
+        created_at=pl.col("created_at").min().over("customer_id"))), "months before the end"),
+    "accounts.creation_growth": (lambda f: _all(f, "accounts", created_at=dt.datetime(2020, 8, 22, 9)), "z = "),
     "device_maintenance_logs.maintenance_type_mix": (
         lambda f: _all(f, "device_maintenance_logs", maintenance_type="emergency"), "maintenance_type=emergency"),
     "quality.max_orphaned_records": (lambda f: _set(f, "devices", 7, location_id=99_999), "devices.location_id: 1"),
@@ -155,7 +159,19 @@ def test_subscription_rules_fail_on_their_corruptions(cfg: Config, default_gen: 
     assert big["id"] in bad["subscriptions.within_tier_limit"].sample
 
 
+def test_an_earlier_tier_must_hold_the_fleet_of_its_time(cfg: Config, default_gen: Generated) -> None:
+    f = default_gen.frames
+    old = f["subscriptions"].filter(pl.col("status") == "expired").row(0, named=True)
+    name = "subscriptions.history_within_tier_limit"
+    assert next(o for o in run_checks(f, cfg) if o.check.name == name).passed
+    # the expired row held the smallest tier until the end: far fewer devices than its account had by then
+    bad = _set(f, "subscriptions", old["id"], plan_name="starter", end_date=dt.date(2025, 6, 25))
+    outcome = next(o for o in run_checks(bad, cfg) if o.check.name == name)
+    assert outcome.sample == [old["id"]]
+
+
 def test_every_check_has_a_mutation() -> None:
     covered = set(MUTATIONS) | {"subscriptions.one_live_per_account", "subscriptions.no_overlap",
-                                "subscriptions.price_matches_tier", "subscriptions.within_tier_limit"}
+                                "subscriptions.price_matches_tier", "subscriptions.within_tier_limit",
+                                "subscriptions.history_within_tier_limit"}
     assert {c.name for c in catalogue()} == covered

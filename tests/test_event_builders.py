@@ -231,3 +231,25 @@ def test_packed_values_must_read_back_exactly() -> None:
         _scaled(pl.Series("t", [2.0e6], dtype=pl.Float32), 2)  # 2e8 hundredths: beyond float32's exact integers
     with pytest.raises(ValueError):
         _scaled(pl.Series("t", [1.5, -0.0], dtype=pl.Float32), 1)  # "0.0" would read back as +0.0
+
+
+# One day partition per event table of the shipped config (its first day, 2025-06-23), pinned like the core
+# tables: a change to event data must be deliberate (update these with the reason in CHANGELOG.md).
+PINNED_EVENTS = {  # set on 2026-12-02, after null rates and growth over time
+    "tap_events": "2667093:a5e9565f66a6e4ec791ea935b46af78b",
+    "user_sessions": "1787:98b23158e07889ec9ee9dfbde93d603d",
+    "page_views": "28995:01c09896cff9abdf530870e099917053",
+    "feature_usage": "3865:d721dcba333a1402fae4d1115bc8fc4b",
+}
+
+
+def test_event_partitions_are_pinned(cfg: Config, default_gen: Generated) -> None:
+    from datagen.manifest import combine, fingerprint
+    from datagen.tables import TABLES
+
+    streams = events.Streams(cfg, default_gen)
+    day = cfg.events.start_date
+    plan = streams.plan(tuple(PINNED_EVENTS), day, day)
+    got = {t: combine([fingerprint(streams.build_conformed(p), t) for p in parts]) for t, parts in plan.parts.items()}
+    assert got == PINNED_EVENTS
+    assert all(TABLES[t].partitioned for t in got)

@@ -240,7 +240,7 @@ def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str,
 def test_default_event_plan_fits_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate-events", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "7,749,952" in out and "nothing written" in out and "NO" not in out.split("fits", 1)[1]
+    assert "7,934,174" in out and "nothing written" in out and "NO" not in out.split("fits", 1)[1]
 
 
 def test_tables_declare_partitioned_events() -> None:

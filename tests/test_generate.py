@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -17,13 +18,13 @@ from datagen.manifest import fingerprint
 
 # The default dataset (seed 42, config/tapflow.yaml, locked numpy/polars). A change here must be deliberate:
 # update these values in the same commit that changes the data, and say why.
-PINNED = {  # moved deliberately on 2026-12-02: optional columns NULL at data_quality's rate, users.permissions
-    "accounts": "150:90e08296837f32c3143edb6c6dda7fa8",
-    "locations": "804:eb8bdc3438c30c4f2a9598b47f3256a5",
-    "devices": "25022:9d2d3f515e40676a314f713f227af1b3",
-    "users": "2432:181d8beb74f87cb55f53d061352ac186",
-    "subscriptions": "165:b927413f652b2a325270b8c99332446e",
-    "device_maintenance_logs": "94725:e4ce1ca400ddfd5dd57479ab3d14a1f5",
+PINNED = {  # moved deliberately on 2026-12-02: NULLs in optional columns, users.permissions, growth over time
+    "accounts": "150:c5f25ac362f4f155cb815514a42983a6",
+    "locations": "804:24b602de3435433b7b2e952509031a56",
+    "devices": "25022:208f1f59169ca6dfea44bbfa094bebc8",
+    "users": "2432:5a6994b886a1727cbea9f61229ff1030",
+    "subscriptions": "162:b85f879e4bfdbfac0b862d2a9b7d8dc2",
+    "device_maintenance_logs": "54467:7689883b10e5ab8108efde5a8a95aaa2",
 }
 
 
@@ -166,3 +167,40 @@ def test_null_rates(cfg: Config, default_gen: Generated) -> None:
         assert all(none[key][c].null_count() == 0 for c in t.optional_columns), key
         kept = [c.name for c in t.columns if not c.optional]
         assert frame.select(kept).equals(none[key].select(kept)), key  # only the optional columns differ
+
+
+@pytest.mark.parametrize("seed", [7, 123, 2024])
+def test_growth_follows_the_configured_rates_on_several_seeds(raw_config: dict[str, Any], seed: int) -> None:
+    """device_expansion, new_accounts and mrr move the data, and the fitted shapes follow each rate."""
+    import numpy as np
+
+    names = ("devices.fleet_growth", "accounts.creation_growth", "subscriptions.history_within_tier_limit",
+             "subscriptions.within_tier_limit", "device_maintenance_logs.after_devices")
+    frames = {}
+    for rate in (0.0, 0.05, 0.2):
+        raw = copy.deepcopy(raw_config)
+        raw["seed"] = seed
+        raw["growth_patterns"]["monthly_growth_rate"] = {"new_accounts": rate * 2, "device_expansion": rate,
+                                                         "mrr": rate}
+        cfg = parse_config(raw)
+        gen = generate(cfg)
+        outcomes = {o.check.name: o for o in run_checks(gen.frames, cfg) if o.check.name in names}
+        assert all(o.passed for o in outcomes.values()), {n: o.sample for n, o in outcomes.items() if not o.passed}
+        frames[rate] = gen.frames
+    # without growth every fleet is complete within about two months of its account; with it, the fleet of the
+    # biggest account older than 18 months rises month by month over the last year
+    for rate, f in frames.items():
+        d = f["devices"]
+        old = f["accounts"].filter(pl.col("created_at") < pl.datetime(2023, 12, 1))["id"]
+        big = (d.filter(pl.col("customer_id").is_in(old.implode())).group_by("customer_id").len()
+               .sort("len", "customer_id")["customer_id"][-1])
+        months = (d.filter(pl.col("customer_id") == big)
+                  .select(pl.col("created_at").dt.truncate("1mo").alias("m")).group_by("m").len().sort("m"))
+        last_year = months.filter(pl.col("m") >= pl.datetime(2024, 7, 1))
+        if rate == 0.0:
+            assert last_year.height <= 3  # locations open within a month, devices a month later
+        else:
+            assert last_year.height >= 11 and np.all(np.diff(last_year["len"].to_numpy()) >= -3)
+    # accounts sign up later on average the faster they grow; upgrades come later the faster MRR grows
+    mean_created = [f["accounts"]["created_at"].dt.epoch("s").mean() for f in frames.values()]
+    assert mean_created[0] < mean_created[1] < mean_created[2]  # type: ignore[operator]

@@ -29,7 +29,7 @@ def test_generate_loads_the_default_dataset(db_env: str, schema: str, tmp_path: 
     manifest = tmp_path / "m.json"
     assert main(["generate", "--schema", schema, "--yes", "--manifest", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert "Loaded 123,298 rows" in out and "Distributions" in out and "Stages" in out
+    assert "Loaded 83,037 rows" in out and "Distributions" in out and "Stages" in out
     s = sql.Identifier(schema)
     with psycopg.connect(db_env) as conn:
         orphans = conn.execute(sql.SQL(
@@ -57,7 +57,7 @@ def test_replacing_without_terminal_or_yes_refuses(db_env: str, schema: str, mon
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["generate", "--schema", schema]) == 2
     err = capsys.readouterr().err
-    assert "123,298 rows" in err and "--yes" in err and "Traceback" not in err
+    assert "83,037 rows" in err and "--yes" in err and "Traceback" not in err
     assert _fingerprints(db_env, schema) == PINNED
 
 

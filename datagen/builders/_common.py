@@ -14,6 +14,8 @@ from datagen.errors import ConfigError
 from datagen.tables import Table
 
 DAY = 86_400
+MONTH_DAYS = 30.4375  # a mean month: what monthly rates are per
+MONTH = MONTH_DAYS * DAY
 I64 = npt.NDArray[np.int64]
 
 
@@ -80,6 +82,20 @@ def after(rng: np.random.Generator, parent: I64, max_days: float, end: int, *, m
     span = np.maximum(span, min_seconds)
     offset = min_seconds + np.floor(rng.random(parent.shape[0]) * (span - min_seconds + 1)).astype(np.int64)
     return np.asarray(np.minimum(parent + offset, end), dtype=np.int64)
+
+
+def grown(u: npt.NDArray[np.float64], span_seconds: npt.NDArray[np.int64] | float, rate: float, *,
+          later: bool) -> npt.NDArray[np.float64]:
+    """Uniform draws u in [0, 1) mapped to a fraction of a span over which a density grows at `rate` per month
+    (toward the span's end when later, toward its start otherwise): the inverse CDF of a truncated exponential.
+    At rate 0 the fraction is u itself, so a zero rate leaves the data as it was."""
+    if rate <= 0.0:
+        return u
+    grow = np.log1p(rate) * np.asarray(span_seconds, dtype=np.float64) / MONTH  # log of the growth over the span
+    grow = np.maximum(grow, 1e-12)
+    if later:
+        return np.asarray(np.log1p(u * np.expm1(grow)) / grow)
+    return np.asarray(-np.log1p(u * np.expm1(-grow)) / grow)
 
 
 def labels(names: Sequence[str], idx: npt.NDArray[np.int64]) -> pl.Series:

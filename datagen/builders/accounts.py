@@ -8,12 +8,14 @@ import polars as pl
 from datagen._vocab import words
 from datagen.builders._common import (
     DAY,
+    MONTH_DAYS,
     after,
     allocate_ids,
     counts_in_range,
     dedupe,
     epoch,
     exact,
+    grown,
     labels,
     slug,
     to_datetime,
@@ -24,7 +26,6 @@ from datagen.config import Config
 EMPLOYEES = {"small": (5, 50), "medium": (50, 250), "large": (250, 2_000), "enterprise": (2_000, 20_000)}
 REVENUE_PER_EMPLOYEE = (60_000, 180_000)  # USD per year, hospitality to corporate
 TRIAL_START_MAX_DAYS = 3  # legacy: a trial starts 0-3 days after sign-up
-MONTH_DAYS = 30.4375
 # business_type holds staging's account-type domain (enterprise / professional / business / trial);
 # accounts on a trial at the end date are 'trial', the others follow their size.
 SIZE_BUSINESS_TYPE = {"small": "business", "medium": "professional", "large": "professional",
@@ -43,7 +44,10 @@ def build(cfg: Config, rng: np.random.Generator) -> pl.DataFrame:
     growth = exact(rng, [(g.name, g.share) for g in cfg.growth], n)
     g_lo = np.array([g.days_before_end[0] for g in cfg.growth])[growth]
     g_hi = np.array([g.days_before_end[1] for g in cfg.growth])[growth]
-    days_before = g_lo + np.floor(rng.random(n) * (g_hi - g_lo + 1)).astype(np.int64)
+    # growth_patterns.monthly_growth_rate.new_accounts: inside its window, sign-ups grow toward the end date
+    span_days = g_hi - g_lo + 1
+    days_before = g_lo + np.minimum(np.floor(grown(rng.random(n), span_days * DAY, cfg.growth_rate("new_accounts"),
+                                                   later=False) * span_days), span_days - 1).astype(np.int64)
     day_start = epoch(cfg.end.replace(hour=0, minute=0, second=0)) - days_before * DAY
     # sign-ups happen in office hours, 08:00-19:00
     created = day_start + 8 * 3600 + np.floor(rng.random(n) * 11 * 3600).astype(np.int64)

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from datagen.builders._common import DAY, after, allocate_ids, epoch, index_within, labels, pick, to_datetime
+from datagen.builders._common import (
+    DAY,
+    MONTH,
+    after,
+    allocate_ids,
+    epoch,
+    index_within,
+    labels,
+    pick,
+    to_datetime,
+)
 from datagen.config import Config
 
 INSTALL_DELAY_DAYS = 30  # legacy: devices are installed up to 30 days after their location opens
@@ -16,6 +27,29 @@ ONLINE_SILENCE_MAX_S = 15 * 60  # an online device reported within the last 15 m
 MAINTENANCE_SILENCE_MAX_DAYS = 3
 MAC_PREFIX = "00:16:3e"  # legacy prefix; the last three bytes are the device id, so MACs are unique
 _HEX = [f"{i:02x}" for i in range(256)]
+
+
+def fleet_growth(cfg: Config, account: npt.NDArray[np.int64], ids: npt.NDArray[np.int64],
+                 ready: npt.NDArray[np.int64], end: int) -> npt.NDArray[np.int64]:
+    """Installation times: growth_patterns.monthly_growth_rate.device_expansion makes each account's fleet grow
+    at that monthly rate and reach its planned size a day before the end: its k-th of N devices (in the order
+    they could be installed, `ready`: its location open plus a setup delay) is due when N (1 + rate)^(t / month)
+    reaches k, counted back from the end, and goes in when both it is due and its location is ready. The first
+    devices are all due at once (the fleet's start). At rate 0 every device goes in when ready."""
+    rate = cfg.growth_rate("device_expansion")
+    if rate <= 0.0 or ids.size == 0:
+        return ready
+    order = np.lexsort((ids, ready, account))
+    acc_sorted = account[order]
+    first = np.concatenate([[True], acc_sorted[1:] != acc_sorted[:-1]])
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, acc_sorted.size))
+    k = np.arange(acc_sorted.size) - np.repeat(starts, sizes) + 1  # 1-based place in the account's fleet
+    fleet = np.repeat(sizes, sizes)
+    due = (end - DAY) + np.floor(MONTH * np.log(k / fleet) / np.log1p(rate)).astype(np.int64)
+    out = np.empty_like(ready)
+    out[order] = np.maximum(ready[order], due)
+    return out
 
 
 def build(cfg: Config, locations: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
@@ -64,7 +98,8 @@ def build(cfg: Config, locations: pl.DataFrame, rng: np.random.Generator) -> pl.
             firmware = firmware.scatter(rows, labels(versions, np.floor(fw_u[rows] * len(versions)).astype(int)))
 
     loc_created = loc["created_at"].dt.epoch("s").to_numpy()
-    installed = after(rng, loc_created, INSTALL_DELAY_DAYS, end)
+    installed = fleet_growth(cfg, loc["customer_id"].to_numpy(), ids,
+                             after(rng, loc_created, INSTALL_DELAY_DAYS, end), end)
     warranty_years = rng.integers(dv.warranty_years[0], dv.warranty_years[1] + 1, n)
     updated = after(rng, installed, UPDATED_MAX_DAYS, end, min_seconds=0)
 

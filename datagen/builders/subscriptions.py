@@ -8,14 +8,30 @@ devices.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from datagen.builders._common import DAY, allocate_ids, epoch, to_datetime
+from datagen.builders._common import DAY, allocate_ids, epoch, grown, to_datetime
 from datagen.config import Config
 
 TERM_DAYS = {"monthly": 30, "quarterly": 91, "annual": 365}
 UPGRADE_MIN_LEAD_DAYS = 90  # an upgrade comes at least a quarter into the paid life
 UPDATED_MAX_DAYS = 30
+
+
+def _outgrown(accounts: pl.DataFrame, devices: pl.DataFrame, limit: npt.NDArray[np.int64],
+              end: int) -> npt.NDArray[np.int64]:
+    """Per account: when its (limit + 1)-th device was installed (end + 1 when it never was)."""
+    order = devices.select("customer_id", pl.col("created_at").dt.epoch("s").alias("t")).sort("customer_id", "t")
+    acc = order["customer_id"].to_numpy()
+    t = order["t"].to_numpy()
+    starts = np.searchsorted(acc, accounts["id"].to_numpy(), side="left")
+    ends = np.searchsorted(acc, accounts["id"].to_numpy(), side="right")
+    pos = starts + limit  # the (limit + 1)-th device, 0-based
+    hit = pos < ends
+    out = np.full(accounts.height, end + 1, dtype=np.int64)
+    out[hit] = t[pos[hit]]
+    return out
 
 
 def build(cfg: Config, accounts: pl.DataFrame, devices: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
@@ -38,9 +54,16 @@ def build(cfg: Config, accounts: pl.DataFrame, devices: pl.DataFrame, rng: np.ra
     life = stop - paid_start
     lead = UPGRADE_MIN_LEAD_DAYS * DAY
     min_life = max(sub.upgrade_min_age_days * DAY, 2 * lead + DAY)
-    eligible = ~on_trial & (tier > 0) & (life >= min_life)
+    # the lower tier holds the fleet until it outgrows that tier's limit (device_expansion grows fleets):
+    # an upgrade comes no later than the installation that would break the limit
+    outgrown = _outgrown(accounts, devices, np.where(tier > 0, limits[np.maximum(tier - 1, 0)], 0), end)
+    eligible = ~on_trial & (tier > 0) & (life >= min_life) & (outgrown >= paid_start + lead)
     upgraded = eligible & (rng.random(n_acc) < sub.upgrade_share)
-    upgrade_at = paid_start + lead + np.floor(rng.random(n_acc) * np.maximum(life - 2 * lead, 1)).astype(np.int64)
+    # growth_patterns.monthly_growth_rate.mrr: upgrades come later in the paid life the faster MRR grows
+    window = np.maximum(life - 2 * lead, 1)
+    upgrade_at = paid_start + lead + np.floor(grown(rng.random(n_acc), window, cfg.growth_rate("mrr"), later=True)
+                                              * window).astype(np.int64)
+    upgrade_at = np.minimum(upgrade_at, outgrown)
     reason_idx = rng.integers(0, len(cfg.churn_reasons), n_acc)
 
     # current rows
