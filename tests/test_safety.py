@@ -78,7 +78,8 @@ def kill_after(url: str, args: list[str], delay: float | None) -> tuple[str, flo
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     phase, connected = "not connected", 0.0
     with psycopg.connect(url, autocommit=True) as conn:
-        while proc.poll() is None and not _datagen_backends(conn):
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and not _datagen_backends(conn) and time.monotonic() < deadline:
             time.sleep(0.005)
         t0 = time.perf_counter()
         if delay is None:
@@ -217,7 +218,9 @@ def test_two_runs_at_once_queue_and_never_interleave(db_env: str, schema: str,
                              "--yes", "--no-progress"], env={**env, "DATAGEN_TEST_PAUSE_IN_COPY": "devices:4"},
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with psycopg.connect(db_env, autocommit=True) as conn:
+        deadline = time.monotonic() + 120
         while not any(q.startswith("COPY") for _, q in _datagen_backends(conn)):
+            assert time.monotonic() < deadline and slow.poll() is None, "the first run never reached its COPY"
             time.sleep(0.02)
         second = subprocess.Popen([sys.executable, "-m", "datagen", "generate", "--config", str(b), "--schema",
                                    schema, "--yes", "--no-progress"], env=env, cwd=ROOT,
