@@ -13,8 +13,7 @@ default:
 generate *args:
     {{python}} -m datagen generate "$@"
 
-# Stream the event tables (tap events, sessions, page views, feature usage) for the config's event range
-# (--start/--end for a window, --dry-run, --yes, --workers ...); needs `just generate` first
+# Stream tap events, sessions, page views and feature usage for the event range (--start/--end, --dry-run, --yes)
 generate-events *args:
     {{python}} -m datagen generate-events "$@"
 
@@ -39,9 +38,7 @@ db-url:
 db-stop:
     {{python}} -m datagen db-stop
 
-# The benchmark suite: tap events (and all four event tables) end to end against COPY ceilings, validate,
-# generation alone, legacy and ADBC baselines, peak memory; records RESULTS.md, benchmarks/bench.png and a JSON.
-# `just bench --rows 100M` for the large run, `just bench --quick` (about a minute) before and after a change.
+# The benchmark suite against ceilings and baselines (--rows 1M,10M,100M; --quick: a minute, records nothing)
 bench *args:
     {{python}} benchmarks/bench.py "$@"
 
@@ -49,7 +46,6 @@ bench *args:
 dbt-sources *args:
     {{python}} -m datagen dbt-sources "$@"
 
-# What the schema holds, from its manifest table: rows, days, layouts, runs, and whether the catalog matches
-# (--schema, --export PATH)
+# What the schema holds, from its manifest table, against the catalog (--schema, --export PATH)
 status *args:
     {{python}} -m datagen status "$@"
