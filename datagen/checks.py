@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from datagen.builders import device_maintenance_logs
+from datagen.builders._common import DAY, MONTH, MONTH_DAYS, epoch
 from datagen.config import Config
 from datagen.plan import make_plan
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
@@ -237,15 +238,15 @@ def _fleet_growth(f: Frames, cfg: Config) -> pl.Series:
     floor(N / (1 + rate) ** h) of its N devices; pooled over those accounts (one account's monthly counts are
     too few) the installed devices must be within 2% (+2) of that. The message gives the fitted monthly rate."""
     rate = cfg.growth_rate("device_expansion")
-    end = (cfg.end - dt.datetime(1970, 1, 1)).total_seconds() - 86_400
-    month = 30.4375 * 86_400
+    end = epoch(cfg.end) - DAY  # where the builder's fleets reach their planned size
+    month = MONTH
     d = f["devices"].select("customer_id", pl.col("created_at").dt.epoch("s").alias("t"))
     bad = []
     for h in (3, 6, 12, 24):
         at = end - h * month
         fleets = d.group_by("customer_id").agg(pl.col("t").min().alias("first"), pl.len().alias("n"),
                                                (pl.col("t") <= at).sum().alias("then"))
-        fleets = fleets.filter(pl.col("first") <= at - 90 * 86_400)
+        fleets = fleets.filter(pl.col("first") <= at - 90 * DAY)
         if fleets.height == 0:
             continue
         n = fleets["n"].to_numpy()
@@ -271,7 +272,7 @@ def _creation_growth(f: Frames, cfg: Config) -> pl.Series:
         inside = (days >= lo) & (days <= hi)
         span = hi - lo + 1
         v = (days[inside] - lo + 0.5) / span  # 0 at the window's latest day, 1 at its earliest
-        lam = math.log1p(rate) * span / 30.4375
+        lam = math.log1p(rate) * span / MONTH_DAYS
         if lam < 1e-9:
             e, s2 = 0.5, 1 / 12
         else:  # density proportional to exp(-lam v) on [0, 1)

@@ -223,6 +223,8 @@ def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | Non
     if out is None:
         sys.stdout.write(text)
         return EXIT_OK
+    if out.is_dir() or not out.name:
+        raise UsageError(f"--out: {out} is a folder", hint=f"give a file, e.g. {out / 'app_database.yml'}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")

@@ -93,3 +93,6 @@ def test_an_unwritable_out_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     blocker.write_text("")
     assert main(["dbt-sources", "--out", str(blocker / "sources.yml")]) == 2
     assert "cannot write" in capsys.readouterr().err
+    assert main(["dbt-sources", "--out", str(tmp_path)]) == 2  # a folder, not a file
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err
