@@ -37,12 +37,22 @@ class Node:
         return Node(self.value[key], f"{self.path}.{key}" if self.path else key)
 
     # -- containers -------------------------------------------------------------------------------------
-    def mapping(self, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Node]:
-        """A mapping with exactly these keys (optional ones may be absent)."""
+    def mapping(self, required: tuple[str, ...], optional: tuple[str, ...] = (),
+                removed: dict[str, str] | None = None) -> dict[str, Node]:
+        """A mapping with exactly these keys (optional ones may be absent).
+
+        `removed` maps keys that older configs had to the reason they went: such a key is refused with
+        that reason rather than as unknown, so a user upgrading learns why, and no key is ever accepted
+        and ignored.
+        """
         if not isinstance(self.value, dict):
             raise self.fail(f"must be a mapping with keys {', '.join(required + optional)}, "
                             f"got {type_name(self.value)}")
         allowed = required + optional
+        for key, why in (removed or {}).items():
+            if key in self.value:
+                node = self.child(key)
+                raise node.fail(f"was removed: {why}", hint=f"delete {node.path} from the config")
         for key in self.value:
             if not isinstance(key, str) or key not in allowed:
                 raise ConfigError(f"{self.path}.{key}" if self.path else str(key),

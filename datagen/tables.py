@@ -73,6 +73,11 @@ class Table:
     time_column: str = ""  # the event time that decides the day (partition) of a row
     packed: Packed | None = None  # the contract layout's jsonb column, for tables that have one
     doc: str = ""  # one line on what a row is (the dbt sources' description)
+    # The config keys this table's builder reads itself (fnmatch patterns over dotted key paths; `*` also
+    # crosses dots). A key moves the rows of these tables and of the tables that depend on them
+    # (dependency_closure), and of no other: tests/test_every_key.py changes every key and holds the data
+    # to this. Keys no builder reads (bounds, thresholds, storage) are declared in config.NOT_DATA_KEYS.
+    reads: tuple[str, ...] = ()
 
     def stored_columns(self, layout: str = DEFAULT_LAYOUT) -> tuple[Column, ...]:
         """The columns of the PostgreSQL table in this layout, in table order."""
@@ -182,6 +187,13 @@ ACCOUNTS = Table(
     ),
     primary_key="id",
     id_range_key="accounts",
+    reads=(
+        "seed", "time_range.end_date", "accounts.total", "accounts.sizes.*.share", "accounts.sizes.*.locations",
+        "accounts.sizes.*.trial_days", "accounts.count_shapes.locations.*", "industries.*.share",
+        "industries.*.name_suffixes", "growth_patterns.account_creation.*",
+        "growth_patterns.monthly_growth_rate.new_accounts", "churn.monthly_rate",
+        "data_quality.null_rates.optional_fields", "id_ranges.accounts",
+    ),
 )
 
 LOCATIONS = Table(
@@ -211,6 +223,11 @@ LOCATIONS = Table(
     primary_key="id",
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="locations",
+    reads=(
+        "accounts.sizes.*.devices_per_location", "accounts.count_shapes.devices_per_location.*",
+        "industries.*.venue_types.*", "regions.*", "locations.*", "data_quality.null_rates.optional_fields",
+        "id_ranges.locations",
+    ),
 )
 
 DEVICES = Table(
@@ -247,6 +264,10 @@ DEVICES = Table(
     foreign_keys=(ForeignKey("location_id", "locations"), ForeignKey("customer_id", "accounts")),
     copies=(("customer_id", "location_id", "customer_id"),),
     id_range_key="devices",
+    reads=(
+        "devices.*", "growth_patterns.monthly_growth_rate.device_expansion", "maintenance.interval_days",
+        "data_quality.null_rates.optional_fields", "id_ranges.devices",
+    ),
 )
 
 USERS = Table(
@@ -269,6 +290,10 @@ USERS = Table(
     primary_key="id",
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="users",
+    reads=(
+        "accounts.sizes.*.users", "accounts.count_shapes.users.*", "user_roles.*",
+        "data_quality.null_rates.optional_fields", "id_ranges.users",
+    ),
 )
 
 SUBSCRIPTIONS = Table(
@@ -291,6 +316,10 @@ SUBSCRIPTIONS = Table(
     primary_key="id",
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="subscriptions",
+    reads=(
+        "subscriptions.*", "churn.reasons", "growth_patterns.monthly_growth_rate.mrr",
+        "data_quality.null_rates.optional_fields", "id_ranges.subscriptions",
+    ),
     derived_from=(("devices", "an account's tier follows its device count"),),
 )
 
@@ -316,6 +345,9 @@ DEVICE_MAINTENANCE_LOGS = Table(
                   ForeignKey("customer_id", "accounts")),
     copies=(("location_id", "device_id", "location_id"), ("customer_id", "device_id", "customer_id")),
     id_range_key="device_maintenance_logs",
+    reads=(
+        "maintenance.*", "data_quality.null_rates.optional_fields", "id_ranges.device_maintenance_logs",
+    ),
 )
 
 # Load order: parents before children (the hierarchical order of the runbook).
@@ -349,6 +381,13 @@ TAP_EVENTS = Table(
     foreign_keys=(ForeignKey("device_id", "devices"), ForeignKey("location_id", "locations")),
     copies=(("location_id", "device_id", "location_id"),),
     id_range_key="tap_events",
+    reads=(
+        "events.range.*", "events.tap_events.per_device_per_day.*", "events.tap_events.business_hours_only",
+        "events.tap_events.event_days.*", "events.tap_events.season.*", "events.tap_events.growth.*",
+        "events.tap_events.volume_ml.*", "events.tap_events.temperature_c.*", "events.tap_events.pressure_psi.*",
+        "events.tap_events.flow_rate_ml_per_sec.*", "time_range.business_hours.*", "time_range.peak_hours.*",
+        "id_ranges.tap_events",
+    ),
     partitioned=True,
     time_column="timestamp",
     packed=Packed("metrics", (("volume_ml", 0), ("temperature_c", 1), ("pressure_psi", 1),
@@ -375,6 +414,10 @@ USER_SESSIONS = Table(
     foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="user_sessions",
+    reads=(
+        "events.range.*", "events.role_activity.*", "data_quality.null_rates.optional_fields",
+        "id_ranges.user_sessions",
+    ),
     partitioned=True,
     time_column="start_time",
 )
@@ -399,6 +442,9 @@ PAGE_VIEWS = Table(
                   ForeignKey("customer_id", "accounts")),
     copies=(("user_id", "session_id", "user_id"), ("customer_id", "session_id", "customer_id")),
     id_range_key="page_views",
+    reads=(
+        "events.range.*", "data_quality.null_rates.optional_fields", "id_ranges.page_views",
+    ),
     derived_from=(("devices", "URLs name the account's devices"), ("locations", "URLs name the account's locations")),
     partitioned=True,
     time_column="timestamp",  # a page view belongs to the day its session started (sessions can cross midnight)
@@ -420,6 +466,10 @@ FEATURE_USAGE = Table(
     foreign_keys=(ForeignKey("user_id", "users"), ForeignKey("customer_id", "accounts")),
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="feature_usage",
+    reads=(
+        "events.range.*", "events.role_activity.*.days", "events.role_activity.*.hours", "events.feature_usage.*",
+        "data_quality.null_rates.optional_fields", "id_ranges.feature_usage",
+    ),
     derived_from=(("devices", "API calls follow the account's device count"),),
     partitioned=True,
     time_column="timestamp",

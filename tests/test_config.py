@@ -136,3 +136,14 @@ def test_a_removed_key_is_rejected_by_name(raw_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(cfg)
     assert "business_name" in str(err.value) and "was removed" in str(err.value)
+
+
+def test_a_tier_display_name_is_rejected_as_removed(raw_config: dict[str, Any]) -> None:
+    """plan_name holds the tier key; a display name would be accepted and ignored, so it is refused."""
+    cfg = copy.deepcopy(raw_config)
+    cfg["subscriptions"]["tiers"]["starter"]["name"] = "Starter"
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    assert err.value.path == "subscriptions.tiers.starter.name"
+    assert err.value.problem.startswith("was removed: subscriptions.plan_name holds the tier's key")
+    assert err.value.hint == "delete subscriptions.tiers.starter.name from the config"
