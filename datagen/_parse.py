@@ -73,13 +73,18 @@ class Node:
                 raise self.fail(f"names must be non-empty strings, got {key!r}")
             yield key, self.child(key)
 
-    def items(self, *, min_len: int = 1, max_len: int | None = None) -> list[Node]:
+    def items(self, *, min_len: int = 1, max_len: int | None = None, unique: bool = False) -> list[Node]:
+        """A list; unique: a set written as a list, where a repeated item is a mistake, not a weight."""
         if not isinstance(self.value, list):
             raise self.fail(f"must be a list, got {type_name(self.value)}")
         if len(self.value) < min_len:
             raise self.fail(f"must have at least {min_len} item(s), got {len(self.value)}")
         if max_len is not None and len(self.value) > max_len:
             raise self.fail(f"must have at most {max_len} item(s), got {len(self.value)}")
+        if unique:
+            for i, v in enumerate(self.value):
+                if any(type(v) is type(w) and v == w for w in self.value[:i]):
+                    raise self.child(i).fail(f"repeats {v!r}; list each item once")
         return [self.child(i) for i in range(len(self.value))]
 
     # -- scalars ----------------------------------------------------------------------------------------

@@ -342,7 +342,7 @@ def parse_config(raw: Any) -> Config:
     growth, growth_rates = _growth(sec["growth_patterns"], (end_date - start_date).days)
     ch = sec["churn"].mapping(("monthly_rate", "reasons"))
     churn_rate = ch["monthly_rate"].float(lo=0.0, hi=1.0)
-    churn_reasons = tuple(n.str() for n in ch["reasons"].items())
+    churn_reasons = tuple(n.str() for n in ch["reasons"].items(unique=True))
     mt = sec["maintenance"].mapping(("interval_days", "types"))
     dq = sec["data_quality"].mapping(("null_rates", "validation_rules"))
     nr = dq["null_rates"].mapping(("optional_fields", "required_fields"))
@@ -458,7 +458,7 @@ def _industries(node: Node) -> tuple[Industry, ...]:
             Industry(
                 name=name,
                 share=f["share"].share(),
-                name_suffixes=tuple(x.str(max_len=40) for x in f["name_suffixes"].items()),
+                name_suffixes=tuple(x.str(max_len=40) for x in f["name_suffixes"].items(unique=True)),
                 venue_types=_shares(f["venue_types"]),
             )
         )
@@ -528,7 +528,7 @@ def _regions(node: Node) -> tuple[Region, ...]:
     for name, n in node.entries():
         f = n.mapping(("share", "states"))
         states = []
-        for s in f["states"].items():
+        for s in f["states"].items(unique=True):
             code = s.str(max_len=2)
             if code not in US_STATES:
                 raise s.fail(f"must be a two-letter US state code such as NY or CA, got {code!r}")
@@ -554,7 +554,7 @@ def _devices(node: Node) -> Devices:
     types = []
     for name, n in sec["types"].entries():
         f = n.mapping(("share", "category", "price", "manufacturers"))
-        manus = tuple((m, tuple(x.str(max_len=40) for x in mn.items())) for m, mn in f["manufacturers"].entries())
+        manus = tuple((m, tuple(x.str(max_len=40) for x in mn.items(unique=True))) for m, mn in f["manufacturers"].entries())
         types.append(
             DeviceType(
                 name=name,
@@ -655,16 +655,16 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
             raise f["max"].fail(f"must be >= min ({lo}), got {hi}")
         rates.append(TapRate(ind, lo, hi, f["peak_multiplier"].float(lo=1.0, hi=100.0),
                              f["weekend_factor"].float(lo=0.0, hi=10.0)))
-    bho = tuple(n.str(choices=tuple(industries)) for n in tap["business_hours_only"].items(min_len=0))
+    bho = tuple(n.str(choices=tuple(industries)) for n in tap["business_hours_only"].items(min_len=0, unique=True))
     ed = tap["event_days"].mapping(("industries", "share", "multiplier", "quiet_factor"))
-    ed_ind = tuple(n.str(choices=tuple(industries)) for n in ed["industries"].items(min_len=0))
+    ed_ind = tuple(n.str(choices=tuple(industries)) for n in ed["industries"].items(min_len=0, unique=True))
     season = tap["season"].mapping(("peak_day_of_year", "amplitude"))
     growth = tap["growth"].mapping(("start_factor", "ramp_days"))
     vol = tap["volume_ml"].mapping(("min", "max", "common_sizes", "common_share"))
     vmin, vmax = vol["min"].int(lo=1, hi=100_000), vol["max"].int(lo=1, hi=100_000)
     if vmax < vmin:
         raise vol["max"].fail(f"must be >= min ({vmin}), got {vmax}")
-    sizes = tuple(n.int(lo=vmin, hi=vmax) for n in vol["common_sizes"].items())
+    sizes = tuple(n.int(lo=vmin, hi=vmax) for n in vol["common_sizes"].items(unique=True))
     temp = tap["temperature_c"].mapping(("min", "max", "anomaly_rate"))
     press = tap["pressure_psi"].mapping(("min", "max", "anomaly_rate"))
     flow = tap["flow_rate_ml_per_sec"].mapping(("min", "max"))
@@ -685,7 +685,7 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
     activity = []
     for r in roles:
         f = ra_map[r].mapping(("days", "hours", "sessions_per_day", "session_minutes"))
-        days = tuple(WEEKDAYS.index(n.str(choices=WEEKDAYS)) for n in f["days"].items(min_len=0, max_len=7))
+        days = tuple(WEEKDAYS.index(n.str(choices=WEEKDAYS)) for n in f["days"].items(min_len=0, max_len=7, unique=True))
         h_from, h_to = f["hours"].int_range(lo=0, hi=24)
         if h_to <= h_from:
             raise f["hours"].child(1).fail(f"must be > the start hour ({h_from}), got {h_to}")

@@ -77,6 +77,11 @@ MALFORMED = [
      "<= 500"),
     ("events.tap_events.season.amplitude", 1.5, "events.tap_events.season.amplitude", "<= 0.99"),
     ("events.tap_events.event_days.share", 1.2, "events.tap_events.event_days.share", "<= 1"),
+    ("events.tap_events.business_hours_only", ["corporate", "corporate"],
+     "events.tap_events.business_hours_only[1]", "repeats 'corporate'"),
+    ("events.role_activity.admin.days", ["mon", "tue", "mon"], "events.role_activity.admin.days[2]",
+     "list each item once"),
+    ("regions.midwest.states", ["IL", "OH", "IL"], "regions.midwest.states[2]", "repeats 'IL'"),
 ]
 
 
