@@ -554,7 +554,8 @@ def _devices(node: Node) -> Devices:
     types = []
     for name, n in sec["types"].entries():
         f = n.mapping(("share", "category", "price", "manufacturers"))
-        manus = tuple((m, tuple(x.str(max_len=40) for x in mn.items(unique=True))) for m, mn in f["manufacturers"].entries())
+        manus = tuple((m, tuple(x.str(max_len=40) for x in mn.items(unique=True)))
+                      for m, mn in f["manufacturers"].entries())
         types.append(
             DeviceType(
                 name=name,
@@ -685,7 +686,8 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
     activity = []
     for r in roles:
         f = ra_map[r].mapping(("days", "hours", "sessions_per_day", "session_minutes"))
-        days = tuple(WEEKDAYS.index(n.str(choices=WEEKDAYS)) for n in f["days"].items(min_len=0, max_len=7, unique=True))
+        days = tuple(WEEKDAYS.index(n.str(choices=WEEKDAYS))
+                     for n in f["days"].items(min_len=0, max_len=7, unique=True))
         h_from, h_to = f["hours"].int_range(lo=0, hi=24)
         if h_to <= h_from:
             raise f["hours"].child(1).fail(f"must be > the start hour ({h_from}), got {h_to}")

@@ -224,7 +224,7 @@ LOCATIONS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="locations",
     reads=(
-        "accounts.sizes.*.devices_per_location", "accounts.count_shapes.devices_per_location.*",
+        "seed", "accounts.sizes.*.devices_per_location", "accounts.count_shapes.devices_per_location.*",
         "industries.*.venue_types.*", "regions.*", "locations.*", "data_quality.null_rates.optional_fields",
         "id_ranges.locations",
     ),
@@ -265,7 +265,7 @@ DEVICES = Table(
     copies=(("customer_id", "location_id", "customer_id"),),
     id_range_key="devices",
     reads=(
-        "devices.*", "growth_patterns.monthly_growth_rate.device_expansion", "maintenance.interval_days",
+        "seed", "devices.*", "growth_patterns.monthly_growth_rate.device_expansion", "maintenance.interval_days",
         "data_quality.null_rates.optional_fields", "id_ranges.devices",
     ),
 )
@@ -291,7 +291,7 @@ USERS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="users",
     reads=(
-        "accounts.sizes.*.users", "accounts.count_shapes.users.*", "user_roles.*",
+        "seed", "accounts.sizes.*.users", "accounts.count_shapes.users.*", "user_roles.*",
         "data_quality.null_rates.optional_fields", "id_ranges.users",
     ),
 )
@@ -317,7 +317,7 @@ SUBSCRIPTIONS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="subscriptions",
     reads=(
-        "subscriptions.*", "churn.reasons", "growth_patterns.monthly_growth_rate.mrr",
+        "seed", "subscriptions.*", "churn.reasons", "growth_patterns.monthly_growth_rate.mrr",
         "data_quality.null_rates.optional_fields", "id_ranges.subscriptions",
     ),
     derived_from=(("devices", "an account's tier follows its device count"),),
@@ -346,7 +346,7 @@ DEVICE_MAINTENANCE_LOGS = Table(
     copies=(("location_id", "device_id", "location_id"), ("customer_id", "device_id", "customer_id")),
     id_range_key="device_maintenance_logs",
     reads=(
-        "maintenance.*", "data_quality.null_rates.optional_fields", "id_ranges.device_maintenance_logs",
+        "seed", "maintenance.*", "data_quality.null_rates.optional_fields", "id_ranges.device_maintenance_logs",
     ),
 )
 
@@ -382,7 +382,7 @@ TAP_EVENTS = Table(
     copies=(("location_id", "device_id", "location_id"),),
     id_range_key="tap_events",
     reads=(
-        "events.range.*", "events.tap_events.per_device_per_day.*", "events.tap_events.business_hours_only",
+        "seed", "events.range.*", "events.tap_events.per_device_per_day.*", "events.tap_events.business_hours_only",
         "events.tap_events.event_days.*", "events.tap_events.season.*", "events.tap_events.growth.*",
         "events.tap_events.volume_ml.*", "events.tap_events.temperature_c.*", "events.tap_events.pressure_psi.*",
         "events.tap_events.flow_rate_ml_per_sec.*", "time_range.business_hours.*", "time_range.peak_hours.*",
@@ -415,7 +415,7 @@ USER_SESSIONS = Table(
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="user_sessions",
     reads=(
-        "events.range.*", "events.role_activity.*", "data_quality.null_rates.optional_fields",
+        "seed", "events.range.*", "events.role_activity.*", "data_quality.null_rates.optional_fields",
         "id_ranges.user_sessions",
     ),
     partitioned=True,
@@ -443,7 +443,7 @@ PAGE_VIEWS = Table(
     copies=(("user_id", "session_id", "user_id"), ("customer_id", "session_id", "customer_id")),
     id_range_key="page_views",
     reads=(
-        "events.range.*", "data_quality.null_rates.optional_fields", "id_ranges.page_views",
+        "seed", "events.range.*", "data_quality.null_rates.optional_fields", "id_ranges.page_views",
     ),
     derived_from=(("devices", "URLs name the account's devices"), ("locations", "URLs name the account's locations")),
     partitioned=True,
@@ -467,8 +467,8 @@ FEATURE_USAGE = Table(
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="feature_usage",
     reads=(
-        "events.range.*", "events.role_activity.*.days", "events.role_activity.*.hours", "events.feature_usage.*",
-        "data_quality.null_rates.optional_fields", "id_ranges.feature_usage",
+        "seed", "events.range.*", "events.role_activity.*.days", "events.role_activity.*.hours",
+        "events.feature_usage.*", "data_quality.null_rates.optional_fields", "id_ranges.feature_usage",
     ),
     derived_from=(("devices", "API calls follow the account's device count"),),
     partitioned=True,

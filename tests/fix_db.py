@@ -177,3 +177,30 @@ def db_manifest(url: str, schema: str) -> dict[str, Any]:
         manifest = manifest_store.read(cur, schema)
     assert manifest is not None, f"schema {schema} has no manifest table"
     return manifest
+
+
+def printed_tables(out: str) -> dict[str, list[dict[str, str]]]:
+    """The rich tables in a command's output, by the title line printed before each: rows as {header: cell}.
+
+    A row whose first cell is empty continues the group above it (as the Distributions table prints), so it
+    keeps that cell from the row before."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    title, header, rows = "", list[str](), list[dict[str, str]]()
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("┏"):
+            title, header, rows = lines[i - 1].strip(), [], []
+            tables[title] = rows
+        elif line.startswith("┃"):
+            header = [c.strip() for c in line.strip("┃").split("┃")]
+        elif line.startswith("│") and header:
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            if not cells[0] and rows:
+                cells[0] = rows[-1][header[0]]
+            rows.append(dict(zip(header, cells, strict=True)))
+    return tables
+
+
+def column(rows: list[dict[str, str]], key: str, value: str) -> dict[str, str]:
+    """rows keyed by their first column: {first cell: the value column's cell}."""
+    return {r[key]: r[value] for r in rows}

@@ -158,7 +158,7 @@ def test_domains_follow_the_config(raw: dict[str, Any], doms: dict[str, dict[str
     tiers = changed["subscriptions"]["tiers"]
     changed["subscriptions"]["tiers"] = {
         "starter": tiers["starter"], "professional": tiers["professional"], "business": tiers["business"],
-        "scale": {"name": "Scale", "price": 4999.00, "device_limit": 500}, "enterprise": tiers["enterprise"]}
+        "scale": {"price": 4999.00, "device_limit": 500}, "enterprise": tiers["enterprise"]}
     changed["subscriptions"]["billing_cycle"] = "annual"
     changed["regions"]["midwest"]["states"].append("TX")
     cfg = parse_config(changed)

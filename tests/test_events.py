@@ -17,7 +17,7 @@ from datagen.config import parse_config
 from datagen.generate import generate
 from datagen.manifest import combine, fingerprint
 from datagen.tables import EVENT_TABLES, TABLES
-from tests.fix_db import DAYS, db_manifest, kill_during_copy, read_table, small_config
+from tests.fix_db import DAYS, db_manifest, kill_during_copy, printed_tables, read_table, small_config
 
 
 def run(*args: str) -> int:
@@ -240,7 +240,12 @@ def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str,
 def test_default_event_plan_fits_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate-events", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "7,934,174" in out and "nothing written" in out and "NO" not in out.split("fits", 1)[1]
+    title = "Event plan: window 2025-06-23 to 2025-06-25 (event range 2025-06-23 to 2025-06-25); nothing written"
+    plan = printed_tables(out)[title]
+    assert [(r["table"], r["window rows"], r["day partitions"], r["window ids"], r["fits"]) for r in plan] == [
+        ("tap_events", "7,934,174", "3", "1-7,934,174", "yes"), ("user_sessions", "5,398", "3", "1-5,398", "yes"),
+        ("page_views", "87,986", "3", "1-87,986", "yes"), ("feature_usage", "10,696", "3", "1-10,696", "yes")]
+    assert out.splitlines()[-1].startswith("Dry run: nothing was written.")
 
 
 def test_tables_declare_partitioned_events() -> None:

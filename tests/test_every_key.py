@@ -348,3 +348,24 @@ def test_an_id_range_one_id_short_is_refused(table: str) -> None:
         Streams(short, generate(short)).plan((table,) if TABLES[table].partitioned else ())
     assert err.value.path == f"id_ranges.{key}"
     assert f"holds {rows - 1:,}" in err.value.problem
+
+
+def test_the_readme_configuration_table_names_the_readers() -> None:
+    """The README's "read by" column says which tables each section's keys move: held to the declarations."""
+    readme = (SHIPPED.parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| section | what it controls | read by |")
+    rows = [line.split(" | ") for line in readme[start:readme.index("\n\n", start)].splitlines()[2:]]
+    printed = {r[0].strip("| `"): r[2].rstrip(" |") for r in rows}
+    order = list(TABLES)
+    for section in {k.split(".")[0] for k in SHIPPED_KEYS}:
+        tables = sorted(set().union(*(readers(k) for k in SHIPPED_KEYS if k.split(".")[0] == section)),
+                        key=order.index)
+        if len(tables) == len(order):
+            want = "all tables"
+        elif len(tables) == len(order) - 1:
+            (left_out,) = set(order) - set(tables)
+            want = f"all but {left_out}"
+        else:
+            want = ", ".join(tables)
+        assert printed[section].split(" (")[0] == want, section
+    assert list(printed) == list(_shipped())  # every section, in the shipped file's order

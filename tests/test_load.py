@@ -16,7 +16,7 @@ from datagen.checks import catalogue
 from datagen.cli import main
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES
-from tests.fix_db import db_manifest, kill_during_copy, read_table, table_exists
+from tests.fix_db import column, db_manifest, kill_during_copy, printed_tables, read_table, table_exists
 from tests.test_generate import PINNED
 
 
@@ -29,7 +29,18 @@ def test_generate_loads_the_default_dataset(db_env: str, schema: str, tmp_path: 
     manifest = tmp_path / "m.json"
     assert main(["generate", "--schema", schema, "--yes", "--manifest", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert "Loaded 83,037 rows" in out and "Distributions" in out and "Stages" in out
+    printed = printed_tables(out)
+    assert list(printed) == ["Loaded", "Distributions against the config", "Stages"]
+    loaded = printed["Loaded"]
+    assert column(loaded, "table", "rows") == {k: f"{int(fp.split(':')[0]):,}" for k, fp in PINNED.items()}
+    assert column(loaded, "table", "fingerprint") == PINNED
+    sizes = [(r["value"], r["rows"], r["share"], r["config"]) for r in printed["Distributions against the config"]
+             if r["column"] == "accounts.size"]
+    assert sizes == [("small", "105", "0.700", "0.700"), ("medium", "30", "0.200", "0.200"),
+                     ("large", "12", "0.080", "0.080"), ("enterprise", "3", "0.020", "0.020")]
+    assert [r["stage"] for r in printed["Stages"]] == ["generate", "validate (pre-load)", "COPY", "keys (PK + FK)",
+                                                        "total"]
+    assert out.splitlines()[-1].startswith(f"Loaded 83,037 rows into schema {schema} at ")
     s = sql.Identifier(schema)
     with psycopg.connect(db_env) as conn:
         orphans = conn.execute(sql.SQL(
@@ -113,7 +124,11 @@ def test_unreachable_server_names_host_and_hides_password(monkeypatch: pytest.Mo
 def test_dry_run_writes_nothing(db_env: str, schema: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--schema", schema, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "Plan (nothing written)" in out and "25,022" in out
+    plan = printed_tables(out)["Plan (nothing written)"]
+    assert column(plan, "table", "planned (this seed)") == {k: f"{int(fp.split(':')[0]):,}" for k, fp in PINNED.items()}
+    assert column(plan, "table", "fits") == {k: "yes" for k in PINNED}
+    assert column(plan, "table", "id range")["devices"] == "1-30,000"
+    assert out.splitlines()[-1] == "79 pre-load checks passed. Dry run: nothing was written."
     assert not table_exists(db_env, schema, "accounts")
 
 

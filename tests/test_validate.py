@@ -17,7 +17,7 @@ from psycopg import sql
 from datagen import validate
 from datagen.cli import main
 from datagen.load import lock_key
-from tests.fix_db import DAYS
+from tests.fix_db import DAYS, column, printed_tables
 
 
 def run(*args: str) -> int:
@@ -72,7 +72,16 @@ def test_validate_passes_on_the_loaded_data_with_every_check_timed(
     capsys.readouterr()
     assert run("validate", *small_loaded) == 0
     out = capsys.readouterr().out
-    assert "tap_events.within_device_life" in out and "ms" in out and "checks passed" in out
+    printed = printed_tables(out)
+    assert list(printed) == [f"Tables in schema {schema}", "Checks"]
+    assert column(printed[f"Tables in schema {schema}"], "table", "rows") == {
+        k: f"{t['rows']:,}" for k, t in tables.items() if t["rows"] is not None}
+    # every check on a line of its own (the ones a long "where" wraps onto a second line are the same check)
+    shown = {r["check"]: r for r in printed["Checks"] if r["status"]}
+    assert set(shown) == names and all(r["status"] == "pass" and r["violations"] == "0" for r in shown.values())
+    assert all(float(r["ms"]) >= 0 for r in printed["Checks"] if r["ms"])
+    assert out.splitlines()[-1].startswith(f"{len(names)} of {len(names)} checks passed in ")
+    assert f"; {rep['event_rows_read']:,} event rows read and checked in " in out.splitlines()[-1]
 
 
 def _first(url: str, schema: str, query: str) -> int:
