@@ -224,9 +224,9 @@ LOCATIONS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="locations",
     reads=(
-        "seed", "accounts.sizes.*.devices_per_location", "accounts.count_shapes.devices_per_location.*",
-        "industries.*.venue_types.*", "regions.*", "locations.*", "data_quality.null_rates.optional_fields",
-        "id_ranges.locations",
+        "seed", "time_range.end_date", "accounts.sizes.*.devices_per_location",
+        "accounts.count_shapes.devices_per_location.*", "industries.*.venue_types.*", "regions.*", "locations.*",
+        "data_quality.null_rates.optional_fields", "id_ranges.locations",
     ),
 )
 
@@ -265,8 +265,8 @@ DEVICES = Table(
     copies=(("customer_id", "location_id", "customer_id"),),
     id_range_key="devices",
     reads=(
-        "seed", "devices.*", "growth_patterns.monthly_growth_rate.device_expansion", "maintenance.interval_days",
-        "data_quality.null_rates.optional_fields", "id_ranges.devices",
+        "seed", "time_range.end_date", "devices.*", "growth_patterns.monthly_growth_rate.device_expansion",
+        "maintenance.interval_days", "data_quality.null_rates.optional_fields", "id_ranges.devices",
     ),
 )
 
@@ -291,7 +291,7 @@ USERS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="users",
     reads=(
-        "seed", "accounts.sizes.*.users", "accounts.count_shapes.users.*", "user_roles.*",
+        "seed", "time_range.end_date", "accounts.sizes.*.users", "accounts.count_shapes.users.*", "user_roles.*",
         "data_quality.null_rates.optional_fields", "id_ranges.users",
     ),
 )
@@ -317,7 +317,7 @@ SUBSCRIPTIONS = Table(
     foreign_keys=(ForeignKey("customer_id", "accounts"),),
     id_range_key="subscriptions",
     reads=(
-        "seed", "subscriptions.*", "churn.reasons", "growth_patterns.monthly_growth_rate.mrr",
+        "seed", "time_range.end_date", "subscriptions.*", "churn.reasons", "growth_patterns.monthly_growth_rate.mrr",
         "data_quality.null_rates.optional_fields", "id_ranges.subscriptions",
     ),
     derived_from=(("devices", "an account's tier follows its device count"),),
@@ -346,7 +346,8 @@ DEVICE_MAINTENANCE_LOGS = Table(
     copies=(("location_id", "device_id", "location_id"), ("customer_id", "device_id", "customer_id")),
     id_range_key="device_maintenance_logs",
     reads=(
-        "seed", "maintenance.*", "data_quality.null_rates.optional_fields", "id_ranges.device_maintenance_logs",
+        "seed", "time_range.end_date", "maintenance.*", "data_quality.null_rates.optional_fields",
+        "id_ranges.device_maintenance_logs",
     ),
 )
 
@@ -382,11 +383,11 @@ TAP_EVENTS = Table(
     copies=(("location_id", "device_id", "location_id"),),
     id_range_key="tap_events",
     reads=(
-        "seed", "events.range.*", "events.tap_events.per_device_per_day.*", "events.tap_events.business_hours_only",
-        "events.tap_events.event_days.*", "events.tap_events.season.*", "events.tap_events.growth.*",
-        "events.tap_events.volume_ml.*", "events.tap_events.temperature_c.*", "events.tap_events.pressure_psi.*",
-        "events.tap_events.flow_rate_ml_per_sec.*", "time_range.business_hours.*", "time_range.peak_hours.*",
-        "id_ranges.tap_events",
+        "seed", "time_range.end_date", "events.range.*", "events.tap_events.per_device_per_day.*",
+        "events.tap_events.business_hours_only", "events.tap_events.event_days.*", "events.tap_events.season.*",
+        "events.tap_events.growth.*", "events.tap_events.volume_ml.*", "events.tap_events.temperature_c.*",
+        "events.tap_events.pressure_psi.*", "events.tap_events.flow_rate_ml_per_sec.*", "time_range.business_hours.*",
+        "time_range.peak_hours.*", "id_ranges.tap_events",
     ),
     partitioned=True,
     time_column="timestamp",
@@ -415,8 +416,8 @@ USER_SESSIONS = Table(
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="user_sessions",
     reads=(
-        "seed", "events.range.*", "events.role_activity.*", "data_quality.null_rates.optional_fields",
-        "id_ranges.user_sessions",
+        "seed", "time_range.end_date", "events.range.*", "events.role_activity.*",
+        "data_quality.null_rates.optional_fields", "id_ranges.user_sessions",
     ),
     partitioned=True,
     time_column="start_time",
@@ -443,7 +444,8 @@ PAGE_VIEWS = Table(
     copies=(("user_id", "session_id", "user_id"), ("customer_id", "session_id", "customer_id")),
     id_range_key="page_views",
     reads=(
-        "seed", "events.range.*", "data_quality.null_rates.optional_fields", "id_ranges.page_views",
+        "seed", "time_range.end_date", "events.range.*", "data_quality.null_rates.optional_fields",
+        "id_ranges.page_views",
     ),
     derived_from=(("devices", "URLs name the account's devices"), ("locations", "URLs name the account's locations")),
     partitioned=True,
@@ -467,8 +469,9 @@ FEATURE_USAGE = Table(
     copies=(("customer_id", "user_id", "customer_id"),),
     id_range_key="feature_usage",
     reads=(
-        "seed", "events.range.*", "events.role_activity.*.days", "events.role_activity.*.hours",
-        "events.feature_usage.*", "data_quality.null_rates.optional_fields", "id_ranges.feature_usage",
+        "seed", "time_range.end_date", "events.range.*", "events.role_activity.*.days",
+        "events.role_activity.*.hours", "events.feature_usage.*", "data_quality.null_rates.optional_fields",
+        "id_ranges.feature_usage",
     ),
     derived_from=(("devices", "API calls follow the account's device count"),),
     partitioned=True,
