@@ -183,7 +183,8 @@ def printed_tables(out: str) -> dict[str, list[dict[str, str]]]:
     """The rich tables in a command's output, by the title line printed before each: rows as {header: cell}.
 
     A row whose first cell is empty continues the group above it (as the Distributions table prints), so it
-    keeps that cell from the row before."""
+    keeps that cell from the row before. A cell too wide for its column wraps onto such a row too, so callers
+    key on cells that do not wrap at the report's width of 120 (or skip rows without a status, as validate's)."""
     tables: dict[str, list[dict[str, str]]] = {}
     title, header, rows = "", list[str](), list[dict[str, str]]()
     lines = out.splitlines()

@@ -99,7 +99,8 @@ def test_dbt_builds_full_then_incremental_and_every_generated_test_passes(
         assert kind in names, kind  # every kind of generated test ran
     # exactly the tests the sources declare ran, each once
     declared = sum(len(c.get("data_tests", [])) for t in tables.values() for c in t["columns"])
-    assert len([r for r in tests if ".source_" in r["unique_id"]]) == declared > 100
+    ran = [r["unique_id"] for r in tests if ".source_" in r["unique_id"]]
+    assert len(set(ran)) == len(ran) == declared > 100
     full = _counts(db_env, schema, target_schema)
     assert all(raw == model > 0 for raw, model in full), full
 
