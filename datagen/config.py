@@ -273,9 +273,8 @@ def load_config(path: Path | str | None = None) -> Config:
     return parse_config(raw)
 
 
-# Keys the legacy config had that no table can express: rejected by name rather than accepted and ignored.
-# Keys that no builder reads, and what each does instead (the keys builders read are declared per table,
-# tables.Table.reads). tests/test_every_key.py proves each: a bound by the refusal a change past it
+# Keys of the shipped config that no builder reads, and what each does instead (the keys builders read are
+# declared per table, tables.Table.reads). tests/test_every_key.py proves each: a bound by the refusal a change past it
 # brings, a threshold by a check that flips, the storage layout by the columns it stores.
 NOT_DATA_KEYS: dict[str, tuple[str, str]] = {
     "time_range.start_date": ("bound", "the start of time: account-creation windows and events.range must lie "
@@ -287,6 +286,7 @@ NOT_DATA_KEYS: dict[str, tuple[str, str]] = {
     "events.tap_events.layout": ("storage", "how tap events are stored (contract: jsonb metrics; typed: "
                                  "columns plus a view); the rows are the same"),
 }
+# Keys the legacy config had that no table can express: rejected by name rather than accepted and ignored.
 REMOVED_KEYS = {"business_name": "no table names the vendor, so it had no effect on the data"}
 REMOVED_TIER_KEYS = {
     "name": "subscriptions.plan_name holds the tier's key (the staging models match on lowercase keys), "

@@ -22,7 +22,9 @@ from psycopg import sql
 
 from datagen import embedded
 from datagen.config import DEFAULT_CONFIG, Config, load_config
+from datagen.events import Plan, Streams
 from datagen.generate import Generated, generate
+from datagen.manifest import combine, fingerprint
 from datagen.tables import TABLES, Column
 
 settings.register_profile("ci", max_examples=15, deadline=None,
@@ -65,11 +67,45 @@ def default_gen(cfg: Config) -> Generated:
     return generate(cfg)
 
 
-@pytest.fixture(scope="session")
-def raw_config() -> dict[str, Any]:
+def shipped_config() -> dict[str, Any]:
+    """config/tapflow.yaml as parsed YAML (a fresh dict each call)."""
     with open(DEFAULT_CONFIG, encoding="utf-8") as fh:
         data: dict[str, Any] = yaml.safe_load(fh)
     return data
+
+
+DELETE = object()  # set_key's value that removes the key
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set (or, with DELETE, remove) a dotted key such as accounts.sizes.small.share in a parsed config."""
+    *parents, last = key.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+def get_key(config: dict[str, Any], key: str) -> Any:
+    """The value at a dotted key; the empty key is the whole config."""
+    node: Any = config
+    for p in key.split(".") if key else ():
+        node = node[p]
+    return node
+
+
+def built_event_fingerprints(streams: Streams, plan: Plan) -> dict[str, str]:
+    """Each planned event table's fingerprint over the plan's window, built in memory (as the manifest combines
+    its partitions' fingerprints)."""
+    return {t: combine([fingerprint(streams.build_conformed(p), t) for p in parts]) for t, parts in plan.parts.items()}
+
+
+@pytest.fixture(scope="session")
+def raw_config() -> dict[str, Any]:
+    return shipped_config()
 
 
 @pytest.fixture
@@ -144,11 +180,7 @@ def small_config(config_dict: dict[str, Any], path: Path, **changes: Any) -> Pat
     config_dict["accounts"]["total"] = 12
     config_dict["events"]["range"] = {"start_date": DAYS[0], "end_date": DAYS[-1]}
     for key, value in changes.items():
-        node = config_dict
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        set_key(config_dict, key, value)
     path.write_text(yaml.safe_dump(config_dict, sort_keys=False), encoding="utf-8")
     return path
 
@@ -203,5 +235,8 @@ def printed_tables(out: str) -> dict[str, list[dict[str, str]]]:
 
 
 def column(rows: list[dict[str, str]], key: str, value: str) -> dict[str, str]:
-    """rows keyed by their first column: {first cell: the value column's cell}."""
+    """{the key column's cell: the value column's cell}, one per row; a key printed twice (a duplicated or a
+    wrapped row) fails rather than hiding a row."""
+    keys = [r[key] for r in rows]
+    assert len(set(keys)) == len(keys), f"{key} repeats in the printed table: {keys}"
     return {r[key]: r[value] for r in rows}

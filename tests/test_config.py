@@ -12,7 +12,7 @@ import yaml
 from datagen.cli import main
 from datagen.config import load_config, parse_config
 from datagen.errors import ConfigError
-from tests.fix_db import table_exists
+from tests.fix_db import DELETE, set_key, table_exists
 
 
 def test_shipped_config_matches_the_legacy_parameters() -> None:
@@ -24,18 +24,6 @@ def test_shipped_config_matches_the_legacy_parameters() -> None:
     assert [t.price for t in cfg.subscriptions.tiers] == [299.0, 999.0, 2999.0, 9999.0]
     assert cfg.maintenance_interval_days == 90
 
-
-def _set(d: dict[str, Any], path: str, value: Any) -> None:
-    keys = path.split(".")
-    for k in keys[:-1]:
-        d = d[k]
-    if value is _DELETE:
-        del d[keys[-1]]
-    else:
-        d[keys[-1]] = value
-
-
-_DELETE = object()
 
 # (mutation path, new value, key path the error must name, a fragment of the message)
 MALFORMED = [
@@ -49,7 +37,7 @@ MALFORMED = [
     ("accounts.total", "many", "accounts.total", "must be an integer"),
     ("seed", 4.2, "seed", "must be an integer"),
     ("accounts.colour", "blue", "accounts.colour", "unknown key"),
-    ("devices.operational_status", _DELETE, "devices.operational_status", "missing required key"),
+    ("devices.operational_status", DELETE, "devices.operational_status", "missing required key"),
     ("id_ranges.devices", [1, 1000], "id_ranges.devices", "the plan needs"),
     ("id_ranges.accounts", [1, 100], "id_ranges.accounts", "accounts.total is 150"),
     ("regions.midwest.states", ["IL", "XX"], "regions.midwest.states[1]", "two-letter US state"),
@@ -61,7 +49,7 @@ MALFORMED = [
      "must be > the previous tier"),
     ("growth_patterns.account_creation.established.days_before_end", [730, 9000],
      "growth_patterns.account_creation.established.days_before_end[1]", "length of time_range"),
-    ("user_roles.admin", _DELETE, "user_roles", "must include the role admin"),
+    ("user_roles.admin", DELETE, "user_roles", "must include the role admin"),
     ("devices.operational_status", {"online": 0.9, "broken": 0.1}, "devices.operational_status.broken",
      "staging knows"),
     ("accounts.sizes.medium.users", [5], "accounts.sizes.medium.users", "at least 2"),
@@ -88,7 +76,7 @@ MALFORMED = [
 @pytest.mark.parametrize(("path", "value", "key", "fragment"), MALFORMED, ids=[m[0] + "|" + m[2] for m in MALFORMED])
 def test_malformed_config_names_the_key(config_dict: dict[str, Any], path: str, value: Any, key: str,
                                         fragment: str) -> None:
-    _set(config_dict, path, value)
+    set_key(config_dict, path, value)
     with pytest.raises(ConfigError) as info:
         from datagen.generate import generate
 
@@ -106,7 +94,7 @@ def test_cli_exits_2_without_traceback_and_writes_nothing(
         case: int, config_dict: dict[str, Any], tmp_path: Path, db_env: str, schema: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     path, value, key, _ = MALFORMED[case]
-    _set(config_dict, path, value)
+    set_key(config_dict, path, value)
     cfg_file = tmp_path / "bad.yaml"
     cfg_file.write_text(yaml.safe_dump(config_dict, sort_keys=False), encoding="utf-8")
     rc = main(["generate", "--config", str(cfg_file), "--schema", schema, "--yes"])

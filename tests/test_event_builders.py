@@ -16,6 +16,7 @@ from datagen import events, load_events
 from datagen.builders import feature_usage, page_views, tap_events
 from datagen.config import Config, parse_config
 from datagen.generate import Generated, generate
+from tests.fix_db import built_event_fingerprints
 from tests.test_generate import _base, small_configs
 
 
@@ -244,12 +245,10 @@ PINNED_EVENTS = {  # set on 2026-12-02, after null rates and growth over time
 
 
 def test_event_partitions_are_pinned(cfg: Config, default_gen: Generated) -> None:
-    from datagen.manifest import combine, fingerprint
     from datagen.tables import TABLES
 
     streams = events.Streams(cfg, default_gen)
     day = cfg.events.start_date
-    plan = streams.plan(tuple(PINNED_EVENTS), day, day)
-    got = {t: combine([fingerprint(streams.build_conformed(p), t) for p in parts]) for t, parts in plan.parts.items()}
+    got = built_event_fingerprints(streams, streams.plan(tuple(PINNED_EVENTS), day, day))
     assert got == PINNED_EVENTS
     assert all(TABLES[t].partitioned for t in got)

@@ -20,32 +20,25 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 
 from datagen.checks import run_checks
-from datagen.config import NOT_DATA_KEYS, parse_config
+from datagen.config import DEFAULT_CONFIG, NOT_DATA_KEYS, parse_config
 from datagen.errors import ConfigError
 from datagen.events import Streams
 from datagen.generate import generate
-from datagen.manifest import combine, fingerprint
+from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, TAP_EVENTS, dependency_closure
+from tests.fix_db import built_event_fingerprints, get_key, set_key, shipped_config
 
-SHIPPED = Path(__file__).resolve().parents[1] / "config" / "tapflow.yaml"
 Path_ = tuple[str, ...]
 
 
-def _shipped() -> dict[str, Any]:
-    raw: dict[str, Any] = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
-    return raw
-
-
 def _base() -> dict[str, Any]:
-    c = _shipped()
+    c = shipped_config()
     c["accounts"]["total"] = 60
     sizes = c["accounts"]["sizes"]
     sizes["small"].update(locations=[1, 2], devices_per_location=[1, 3], users=[2, 4])
@@ -71,69 +64,60 @@ def dotted(path: Path_) -> str:
     return ".".join(path)
 
 
-def _get(c: Any, path: Path_) -> Any:
-    for k in path:
-        c = c[k]
-    return c
-
-
-def _put(c: Any, path: Path_, value: Any) -> None:
-    _get(c, path[:-1])[path[-1]] = value
-
-
-Change = list[tuple[Path_, Any]]
+Change = list[tuple[str, Any]]  # (dotted key, new value)
 
 # Where the generic change below moves nothing on the base (a share shift no draw crosses, a day the window
 # does not hold, a limit no fleet reaches), or cannot be made (a share map of one entry, a shape that needs
 # its skew): the change made instead. Each still stays inside the key's valid range.
 EXPLICIT: dict[str, Change] = {
-    "accounts.sizes.enterprise.locations": [(("accounts", "sizes", "enterprise", "locations"), [8, 10])],
-    "accounts.sizes.enterprise.users": [(("accounts", "sizes", "enterprise", "users"), [14, 20])],
+    "accounts.sizes.enterprise.locations": [("accounts.sizes.enterprise.locations", [8, 10])],
+    "accounts.sizes.enterprise.users": [("accounts.sizes.enterprise.users", [14, 20])],
     # long enough that accounts signed up in the last months are still on trial (accounts.business_type)
-    "accounts.sizes.small.trial_days": [(("accounts", "sizes", "small", "trial_days"), 200)],
-    "accounts.count_shapes.locations.shape": [(("accounts", "count_shapes", "locations"), {"shape": "uniform"})],
+    "accounts.sizes.small.trial_days": [("accounts.sizes.small.trial_days", 200)],
+    "accounts.count_shapes.locations.shape": [("accounts.count_shapes.locations", {"shape": "uniform"})],
     "accounts.count_shapes.devices_per_location.shape": [
-        (("accounts", "count_shapes", "devices_per_location"), {"shape": "uniform"})],
-    "accounts.count_shapes.users.shape": [(("accounts", "count_shapes", "users"), {"shape": "skewed", "skew": 2.0})],
+        ("accounts.count_shapes.devices_per_location", {"shape": "uniform"})],
+    "accounts.count_shapes.users.shape": [("accounts.count_shapes.users", {"shape": "skewed", "skew": 2.0})],
     "industries.restaurant.venue_types.restaurant": [
-        (("industries", "restaurant", "venue_types"), {"restaurant": 0.5, "cafe": 0.5})],
-    "industries.hotel.venue_types.hotel": [(("industries", "hotel", "venue_types"), {"hotel": 0.5, "resort": 0.5})],
-    "industries.bar.venue_types.bar": [(("industries", "bar", "venue_types"), {"bar": 0.3, "brewery": 0.7})],
+        ("industries.restaurant.venue_types", {"restaurant": 0.5, "cafe": 0.5})],
+    "industries.hotel.venue_types.hotel": [("industries.hotel.venue_types", {"hotel": 0.5, "resort": 0.5})],
+    "industries.bar.venue_types.bar": [("industries.bar.venue_types", {"bar": 0.3, "brewery": 0.7})],
     "industries.stadium.venue_types.sports_bar": [
-        (("industries", "stadium", "venue_types"), {"sports_bar": 0.2, "club": 0.8})],
-    "subscriptions.tiers.business.device_limit": [(("subscriptions", "tiers", "business", "device_limit"), 12)],
-    "subscriptions.trial_price": [(("subscriptions", "trial_price"), 10.0)],
-    "subscriptions.upgrade_min_age_days": [(("subscriptions", "upgrade_min_age_days"), 200)],
+        ("industries.stadium.venue_types", {"sports_bar": 0.2, "club": 0.8})],
+    "subscriptions.tiers.business.device_limit": [("subscriptions.tiers.business.device_limit", 12)],
+    "subscriptions.trial_price": [("subscriptions.trial_price", 10.0)],
+    "subscriptions.upgrade_min_age_days": [("subscriptions.upgrade_min_age_days", 200)],
     "events.tap_events.business_hours_only": [
-        (("events", "tap_events", "business_hours_only"), ["corporate", "hotel"])],
+        ("events.tap_events.business_hours_only", ["corporate", "hotel"])],
     "events.tap_events.event_days.industries": [
-        (("events", "tap_events", "event_days", "industries"), ["stadium", "bar"])],
-    "events.role_activity.admin.days": [(("events", "role_activity", "admin", "days"), ["tue", "wed", "thu", "fri"])],
-    "events.role_activity.viewer.days": [(("events", "role_activity", "viewer", "days"), ["tue", "wed", "thu", "fri"])],
+        ("events.tap_events.event_days.industries", ["stadium", "bar"])],
+    "events.role_activity.admin.days": [("events.role_activity.admin.days", ["tue", "wed", "thu", "fri"])],
+    "events.role_activity.viewer.days": [("events.role_activity.viewer.days", ["tue", "wed", "thu", "fri"])],
 }
 
 
 def _number_candidates(c: dict[str, Any], path: Path_, v: float) -> Iterator[Change]:
-    parent = _get(c, path[:-1])
-    grand = _get(c, path[:-2]) if len(path) > 1 else {}
+    key = dotted(path)
+    parent = get_key(c, dotted(path[:-1]))
+    grand = get_key(c, dotted(path[:-2])) if len(path) > 1 else {}
     if path[-1] == "share" and all(isinstance(x, dict) and "share" in x for x in grand.values()) and len(grand) > 1:
-        siblings = [(*path[:-2], k, "share") for k in grand if k != path[-2]]  # a share of named entries
+        siblings = [dotted((*path[:-2], k, "share")) for k in grand if k != path[-2]]  # a share of named entries
     elif (len(parent) > 1 and all(type(x) in (int, float) for x in parent.values())
           and abs(sum(parent.values()) - 1) < 1e-9):
-        siblings = [(*path[:-1], k) for k in parent if k != path[-1]]  # a share map {name: share}
+        siblings = [dotted((*path[:-1], k)) for k in parent if k != path[-1]]  # a share map {name: share}
     else:
         siblings = []
     for sib in siblings:  # shares must sum to 1: move half of the smaller one between the two
-        other = _get(c, sib)
+        other = get_key(c, sib)
         d = min(v, other) / 2
-        yield [(path, round(v + d, 6)), (sib, round(other - d, 6))]
-        yield [(path, round(v - d, 6)), (sib, round(other + d, 6))]
+        yield [(key, round(v + d, 6)), (sib, round(other - d, 6))]
+        yield [(key, round(v - d, 6)), (sib, round(other + d, 6))]
     if v == 0:
-        yield [(path, 1 if isinstance(v, int) else 0.1)]
+        yield [(key, 1 if isinstance(v, int) else 0.1)]
     for factor in (1.5, 0.5, 2.0, 1.1, 0.9):
-        yield [(path, round(v * factor) if isinstance(v, int) else round(v * factor, 6))]
+        yield [(key, round(v * factor) if isinstance(v, int) else round(v * factor, 6))]
     for step in (1, -1, 10, -10):
-        yield [(path, v + step)]
+        yield [(key, v + step)]
 
 
 def candidates(c: dict[str, Any], path: Path_) -> Iterator[Change]:
@@ -142,37 +126,37 @@ def candidates(c: dict[str, Any], path: Path_) -> Iterator[Change]:
     if key in EXPLICIT:
         yield EXPLICIT[key]
         return
-    v = _get(c, path)
+    v = get_key(c, key)
     if isinstance(v, bool):
-        yield [(path, not v)]
+        yield [(key, not v)]
     elif isinstance(v, (int, float)):
         yield from _number_candidates(c, path, v)
     elif isinstance(v, dt.date):
         for days in (1, -1, 7):
-            yield [(path, v + dt.timedelta(days=days))]
+            yield [(key, v + dt.timedelta(days=days))]
     elif isinstance(v, str):
         for alt in ("typed", "contract", "quarterly", "annual", "monthly"):
             if alt != v:
-                yield [(path, alt)]
+                yield [(key, alt)]
     elif isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v):
         a, b = v
         step = max(1, (b - a) // 4) if isinstance(a, int) and isinstance(b, int) else round((b - a) / 4, 6)
         for new in ([a + step, b], [a, b + step], [a, b - step], [a - step, b]):
-            yield [(path, new)]
+            yield [(key, new)]
     elif isinstance(v, list):
         if v and isinstance(v[0], list):
-            yield [(path, [x[:-1] for x in v])]
+            yield [(key, [x[:-1] for x in v])]
         if len(v) > 1:
-            yield [(path, v[:-1])]
-            yield [(path, list(reversed(v)))]
+            yield [(key, v[:-1])]
+            yield [(key, list(reversed(v)))]
 
 
 def mutated(base: dict[str, Any], key: str) -> tuple[dict[str, Any], Change]:
     path = tuple(key.split("."))
     for change in candidates(base, path):
         c = copy.deepcopy(base)
-        for p, value in change:
-            _put(c, p, value)
+        for k, value in change:
+            set_key(c, k, value)
         try:
             parse_config(copy.deepcopy(c))
         except ConfigError:
@@ -187,10 +171,7 @@ def fingerprints(raw: dict[str, Any]) -> dict[str, str]:
     gen = generate(cfg)
     out = {t.key: fingerprint(gen.frames[t.key], t.key) for t in CORE_TABLES}
     streams = Streams(cfg, gen)
-    plan = streams.plan(tuple(t.key for t in EVENT_TABLES))
-    for t in EVENT_TABLES:
-        out[t.key] = combine([fingerprint(streams.build_conformed(p), t.key) for p in plan.parts[t.key]])
-    return out
+    return out | built_event_fingerprints(streams, streams.plan(tuple(t.key for t in EVENT_TABLES)))
 
 
 @cache
@@ -209,7 +190,7 @@ def readers(key: str) -> set[str]:
     return {t.key for t in TABLES.values() if any(fnmatchcase(key, p) for p in t.reads)}
 
 
-SHIPPED_KEYS = [dotted(p) for p in leaves(_shipped())]
+SHIPPED_KEYS = [dotted(p) for p in leaves(shipped_config())]
 DATA_KEYS = [k for k in SHIPPED_KEYS if not_data(k) is None]
 
 
@@ -264,7 +245,7 @@ def test_a_changed_key_moves_exactly_its_tables(key: str) -> None:
 
 def _with_change(key: str, value: Any) -> dict[str, Any]:
     c = _base()
-    _put(c, tuple(key.split(".")), value)
+    set_key(c, key, value)
     return c
 
 
@@ -276,7 +257,6 @@ def _refusal(raw: dict[str, Any]) -> ConfigError:
 
 def test_time_range_start_date_only_bounds() -> None:
     """Inside its valid range it moves nothing; past the oldest account-creation window it is refused."""
-    assert not_data("time_range.start_date") == NOT_DATA_KEYS["time_range.start_date"]
     assert fingerprints(_with_change("time_range.start_date", dt.date(2020, 6, 1))) == base_fingerprints()
     err = _refusal(_with_change("time_range.start_date", dt.date(2021, 1, 1)))
     assert err.path == "growth_patterns.account_creation.established.days_before_end[1]"
@@ -364,7 +344,7 @@ def test_an_id_range_one_id_short_is_refused(table: str) -> None:
 
 def test_the_readme_configuration_table_names_the_readers() -> None:
     """The README's "read by" column says which tables each section's keys move: held to the declarations."""
-    readme = (SHIPPED.parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (DEFAULT_CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
     start = readme.index("| section | what it controls | read by |")
     rows = [line.split(" | ") for line in readme[start:readme.index("\n\n", start)].splitlines()[2:]]
     printed = {r[0].strip("| `"): r[2].rstrip(" |") for r in rows}
@@ -380,7 +360,7 @@ def test_the_readme_configuration_table_names_the_readers() -> None:
         else:
             want = ", ".join(tables)
         assert printed[section].split(" (")[0] == want, section
-    assert list(printed) == list(_shipped())  # every section, in the shipped file's order
+    assert list(printed) == list(shipped_config())  # every section, in the shipped file's order
 
 
 def test_every_declared_read_shows_in_its_table() -> None:
