@@ -27,9 +27,8 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -37,21 +36,37 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import psycopg
-import yaml
-from _results import add_to_section, commit
-from bench_events import _config, _rows, _windows
+from _common import (
+    DATAGEN,
+    Window,
+    add_database_argument,
+    checkpoint,
+    copy_ceiling,
+    default_raw,
+    drop_schema,
+    event_config,
+    execute,
+    machine,
+    parse_rows,
+    pre_encode,
+    read_config,
+    run,
+    tap_plan,
+    windows,
+    write_config,
+)
+from _results import RESULTS, ROOT, add_to_section, commit
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from datagen import events, load_events
-from datagen.config import DEFAULT_CONFIG, parse_config
+from datagen import events
+from datagen.config import parse_config
 from datagen.db import resolve
 from datagen.generate import generate
-from datagen.tables import EVENT_TABLES
+from datagen.tables import EVENT_TABLES, TABLES
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 RUNS = ROOT / "benchmarks" / "runs"
 CHART = ROOT / "benchmarks" / "bench.png"
 SCHEMA = "bench_suite"
@@ -60,9 +75,7 @@ LEGACY_ROWS, ADBC_ROWS = 50_000, 1_000_000
 
 # -- stages that run in a child process (their own peak RSS) ---------------------------------------------
 def _stage_gen(cfg_path: Path, parquet: Path) -> dict[str, float]:
-    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
-    streams = events.Streams(cfg, generate(cfg))
-    plan = streams.plan(("tap_events",))
+    streams, plan = tap_plan(read_config(cfg_path))
     t0 = time.perf_counter()
     for part in events.iter_parts(plan):
         streams.build(part)
@@ -76,26 +89,19 @@ def _stage_gen(cfg_path: Path, parquet: Path) -> dict[str, float]:
 
 def _stage_encode(cfg_path: Path, out: Path) -> dict[str, float]:
     """Every partition built, checked and encoded into one binary COPY file (header, rows, trailer)."""
-    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
-    streams = events.Streams(cfg, generate(cfg))
-    plan = streams.plan(("tap_events",))
+    streams, plan = tap_plan(read_config(cfg_path))
     t0 = time.perf_counter()
-    with out.open("wb") as fh:
-        fh.write(load_events.PGCOPY_HEADER)
-        for part in events.iter_parts(plan):
-            fh.write(load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS,
-                                            cfg.events.tap_layout).body)
-        fh.write(load_events.PGCOPY_TRAILER)
+    pre_encode(streams, plan, out)
+    encode_s = time.perf_counter() - t0
     out.chmod(0o644)  # the server reads it for the file ceiling
-    return {"encode_s": time.perf_counter() - t0}
+    return {"encode_s": encode_s}
 
 
 def _stage_adbc(cfg_path: Path, url: str, limit: int) -> dict[str, float]:
-    import polars as pl
-    cfg = parse_config(yaml.safe_load(cfg_path.read_text(encoding="utf-8")))
-    streams = events.Streams(cfg, generate(cfg))
-    frames, rows = [], 0
-    for part in events.iter_parts(streams.plan(("tap_events",))):
+    streams, plan = tap_plan(read_config(cfg_path))
+    frames: list[pl.DataFrame] = []
+    rows = 0
+    for part in events.iter_parts(plan):
         if rows >= limit:
             break
         frames.append(streams.build_conformed(part))
@@ -136,113 +142,66 @@ def _stage_legacy(url: str, n: int) -> dict[str, float]:
 
 
 # -- the parent ------------------------------------------------------------------------------------------
-def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a command; wall seconds, the peak RSS it reported (RSS_MB line; NaN if none), stdout."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:4])} failed ({proc.returncode}): {err[-2000:]}")
-    rss = _last_rss_mb(out)
-    return seconds, rss, out
-
-
-def _last_rss_mb(out: str) -> float:
-    for line in reversed(out.splitlines()):
-        if line.startswith("RSS_MB "):
-            return float(line.split()[1])
-    return float("nan")
-
-
-def _measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """A command wrapped so that it reports its own peak RSS (ru_maxrss of the process tree it waits for)."""
-    wrapper = ("import os, subprocess, sys, resource\n"
-               "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
-               "sys.stdout.write(p.stdout)\n"
-               "print('RSS_MB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
-               "sys.exit(p.returncode)\n")
-    return _child([sys.executable, "-c", wrapper, *cmd], env)
-
-
 def _stage(name: str, env: dict[str, str], *extra: str) -> tuple[float, float, dict[str, float]]:
-    wall, rss, out = _measured([sys.executable, str(Path(__file__)), "--stage", name, *extra], env)
-    return wall, rss, json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    """Run one of the stages above in a child process: wall seconds, peak RSS (MiB), what the stage returned."""
+    ran = run([sys.executable, str(Path(__file__)), "--stage", name, *extra], env)
+    return ran.seconds, ran.peak_rss_mb, json.loads(next(line for line in ran.stdout.splitlines()
+                                                         if line.startswith("{")))
 
 
-def _sql(url: str, statement: sql.Composable) -> float:
-    with psycopg.connect(url, autocommit=True) as conn:
-        t0 = time.perf_counter()
-        conn.execute(statement)
-        return time.perf_counter() - t0
-
-
-def _ceilings(url: str, data: Path) -> tuple[float, float | None]:
-    s = sql.Identifier(SCHEMA)
-    _sql(url, sql.SQL("DROP TABLE IF EXISTS {}.ceiling").format(s))
-    _sql(url, sql.SQL("CREATE TABLE {}.ceiling (LIKE {}.app_database_tap_events)").format(s, s))
-    with psycopg.connect(url) as conn, conn.cursor() as cur, data.open("rb") as fh:
-        t0 = time.perf_counter()
-        with cur.copy(sql.SQL("COPY {}.ceiling FROM STDIN (FORMAT BINARY)").format(s)) as copy:
-            while chunk := fh.read(1 << 24):
-                copy.write(chunk)
-        conn.commit()
-        copy_s = time.perf_counter() - t0
-    _sql(url, sql.SQL("TRUNCATE {}.ceiling").format(s))
+def _file_ceiling(url: str, data: Path) -> float | None:
+    """Seconds of the server reading the pre-encoded file itself (COPY FROM 'file') into a bare table; None
+    where it may not (it needs a superuser, or the pg_read_server_files role)."""
+    s, tap = sql.Identifier(SCHEMA), sql.Identifier(TABLES["tap_events"].name)
+    execute(url, sql.SQL("CREATE TABLE {}.ceiling (LIKE {}.{})").format(s, s, tap))
     try:
-        file_s: float | None = _sql(url, sql.SQL("COPY {}.ceiling FROM {} (FORMAT BINARY)").format(
-            s, sql.Literal(str(data))))
+        return execute(url, sql.SQL("COPY {}.ceiling FROM {} (FORMAT BINARY)").format(s, sql.Literal(str(data))))
     except psycopg.Error as exc:
         print(f"server file ceiling skipped: {str(exc).splitlines()[0]}", file=sys.stderr)
-        file_s = None
-    _sql(url, sql.SQL("DROP TABLE {}.ceiling").format(s))
-    return copy_s, file_s
+        return None
+    finally:
+        execute(url, sql.SQL("DROP TABLE {}.ceiling").format(s))
 
 
-def _drop_all(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
-
-
-def measure(target_rows: int, start: str, end: str, rows: int, raw: dict[str, Any], url: str, tmp: Path,
-            env: dict[str, str], legacy_rows: int, adbc_rows: int) -> dict[str, Any]:
-    cfg_path = tmp / f"bench_{target_rows}.yaml"
-    cfg_path.write_text(yaml.safe_dump(_config(raw, start, end), sort_keys=False), encoding="utf-8")
+def measure(w: Window, raw: dict[str, Any], url: str, tmp: Path, env: dict[str, str], legacy_rows: int,
+            adbc_rows: int) -> dict[str, Any]:
+    cfg_raw = event_config(raw, w.start, w.end)
+    cfg_path = write_config(tmp / f"bench_{w.target}.yaml", cfg_raw)
     common = ["--config", str(cfg_path), "--schema", SCHEMA]
-    dg = [sys.executable, "-m", "datagen"]
-    _drop_all(url)
-    _child([*dg, "generate", *common, "--yes", "--no-progress"], env)
-    r: dict[str, Any] = {"rows": rows, "days": f"{start}..{end}"}
+    rows = w.rows
+    drop_schema(url, SCHEMA)
+    run([*DATAGEN, "generate", *common, "--yes", "--no-progress"], env)
+    r: dict[str, Any] = {"rows": rows, "days": f"{w.start}..{w.end}"}
 
     _, r["gen_rss_mb"], g = _stage("gen", env, "--config", str(cfg_path), "--parquet", str(tmp / "parquet"))
     r["gen_rows_s"], r["parquet_rows_s"] = rows / g["build_s"], rows / g["parquet_s"]
-    subprocess.run(["rm", "-rf", str(tmp / "parquet")], check=True)
+    shutil.rmtree(tmp / "parquet")
 
-    _sql(url, sql.SQL("CHECKPOINT"))  # every load starts from the same WAL state
-    wall, r["e2e_rss_mb"], _ = _measured([*dg, "generate-events", *common, "--tables", "tap_events", "--yes",
-                                          "--no-progress"], env)
-    r["e2e_rows_s"] = rows / wall
-    wall, r["validate_rss_mb"], out = _measured([*dg, "validate", *common, "--tables", "tap_events", "--json",
-                                                 "--no-progress"], env)
-    rep = json.loads(out[:out.rindex("}") + 1])
-    r["validate_rows_s"], r["validate_phase_rows_s"] = rows / wall, rep["event_rows_read"] / rep["event_seconds"]
+    checkpoint(url)  # every load starts from the same WAL state
+    e2e = run([*DATAGEN, "generate-events", *common, "--tables", "tap_events", "--yes", "--no-progress"], env)
+    r["e2e_rss_mb"], r["e2e_rows_s"] = e2e.peak_rss_mb, rows / e2e.seconds
+    val = run([*DATAGEN, "validate", *common, "--tables", "tap_events", "--json", "--no-progress"], env)
+    rep = json.loads(val.stdout[:val.stdout.rindex("}") + 1])
+    r["validate_rss_mb"] = val.peak_rss_mb
+    r["validate_rows_s"], r["validate_phase_rows_s"] = rows / val.seconds, rep["event_rows_read"] / rep["event_seconds"]
     # the ceilings need the table layout, which the first generate-events created
     data = Path(tempfile.gettempdir()) / f"bench_suite_{os.getpid()}.bin"  # readable by the server
     try:
         _, r["encode_rss_mb"], e = _stage("encode", env, "--config", str(cfg_path), "--out", str(data))
         r["gen_check_encode_rows_s"] = rows / e["encode_s"]
-        _sql(url, sql.SQL("CHECKPOINT"))
-        copy_s, file_s = _ceilings(url, data)
+        checkpoint(url)
+        copy_s, file_s = copy_ceiling(url, SCHEMA, data), _file_ceiling(url, data)
     finally:
         data.unlink(missing_ok=True)
     r["ceiling_copy_rows_s"] = rows / copy_s
     r["ceiling_file_rows_s"] = rows / file_s if file_s else None
 
-    cfg = parse_config(_config(raw, start, end))
+    cfg = parse_config(cfg_raw)
     all_rows = sum(events.Streams(cfg, generate(cfg)).plan(tuple(t.key for t in EVENT_TABLES)).window_rows.values())
-    _sql(url, sql.SQL("CHECKPOINT"))
-    wall, r["e2e_all_rss_mb"], _ = _measured([*dg, "generate-events", *common, "--yes", "--no-progress"], env)
-    r["e2e_all_rows"], r["e2e_all_rows_s"] = all_rows, all_rows / wall
+    checkpoint(url)
+    e2e_all = run([*DATAGEN, "generate-events", *common, "--yes", "--no-progress"], env)
+    r["e2e_all_rss_mb"] = e2e_all.peak_rss_mb
+    r["e2e_all_rows"], r["e2e_all_rows_s"] = all_rows, all_rows / e2e_all.seconds
 
     _, r["adbc_rss_mb"], a = _stage("adbc", env, "--config", str(cfg_path), "--url", url, "--limit",
                                     str(min(rows, adbc_rows)))
@@ -252,20 +211,19 @@ def measure(target_rows: int, start: str, end: str, rows: int, raw: dict[str, An
     r["legacy_rows"], r["legacy_rows_s"] = n_legacy, n_legacy / lg["write_s"]
 
     # the typed layout beside it: end to end and its own COPY ceiling (the table is recreated in that layout)
-    typed_raw = _config(raw, start, end)
+    typed_raw = event_config(raw, w.start, w.end)
     typed_raw["events"]["tap_events"]["layout"] = "typed"
-    typed_path = tmp / f"bench_{target_rows}_typed.yaml"
-    typed_path.write_text(yaml.safe_dump(typed_raw, sort_keys=False), encoding="utf-8")
+    typed_path = write_config(tmp / f"bench_{w.target}_typed.yaml", typed_raw)
     typed = ["--config", str(typed_path), "--schema", SCHEMA]
-    _sql(url, sql.SQL("DROP TABLE {}.app_database_tap_events CASCADE").format(sql.Identifier(SCHEMA)))
-    _sql(url, sql.SQL("CHECKPOINT"))
-    wall, r["typed_e2e_rss_mb"], _ = _measured([*dg, "generate-events", *typed, "--tables", "tap_events", "--yes",
-                                                "--no-progress"], env)
-    r["typed_e2e_rows_s"] = rows / wall
+    execute(url, sql.SQL("DROP TABLE {}.{} CASCADE").format(sql.Identifier(SCHEMA),
+                                                            sql.Identifier(TABLES["tap_events"].name)))
+    checkpoint(url)
+    typed_e2e = run([*DATAGEN, "generate-events", *typed, "--tables", "tap_events", "--yes", "--no-progress"], env)
+    r["typed_e2e_rss_mb"], r["typed_e2e_rows_s"] = typed_e2e.peak_rss_mb, rows / typed_e2e.seconds
     try:
         _stage("encode", env, "--config", str(typed_path), "--out", str(data))
-        _sql(url, sql.SQL("CHECKPOINT"))
-        copy_s, _ = _ceilings(url, data)
+        checkpoint(url)
+        copy_s = copy_ceiling(url, SCHEMA, data)
     finally:
         data.unlink(missing_ok=True)
     r["typed_ceiling_copy_rows_s"] = rows / copy_s
@@ -304,7 +262,7 @@ def chart(results: list[dict[str, Any]], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def record(results: list[dict[str, Any]], command: str, machine: str, versions: str) -> None:
+def record(results: list[dict[str, Any]], command: str, host: str, versions: str) -> None:
     def f(v: float | None, spec: str = ",.0f") -> str:
         return "n/a" if v is None else format(v, spec)
     lines = [f"| {r['rows']:,} | {f(r['e2e_rows_s'])} | {f(r['ceiling_copy_rows_s'])} | {f(r['ratio_copy'], '.2f')}x "
@@ -316,7 +274,7 @@ def record(results: list[dict[str, Any]], command: str, machine: str, versions: 
              f"{f(r['gen_rss_mb'])} MB | {f(r['typed_e2e_rows_s'])} | {f(r['typed_ceiling_copy_rows_s'])} "
              f"| {f(r['typed_ratio_copy'], '.2f')}x |"
              for r in results]
-    block = (f"\nRun {dt.date.today()}, commit {commit()}, {machine}, {versions}: {command}\n\n"
+    block = (f"\nRun {dt.date.today()}, commit {commit()}, {host}, {versions}: {command}\n\n"
              "| rows | e2e rows/s | COPY ceiling | e2e / COPY | server-file ceiling | e2e / file | 4 tables e2e "
              "| validate (read + checks) | generation | Parquet | ADBC baseline (rows) | legacy baseline (rows) "
              "| speedup vs ADBC / legacy | peak RSS e2e / 4 tables / validate / gen "
@@ -335,7 +293,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="1M,10M", help="tap-event volumes, e.g. 1M,10M,100M (default 1M,10M)")
     ap.add_argument("--quick", action="store_true", help="one small volume (about a minute); records nothing")
-    ap.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"))
+    add_database_argument(ap)
     ap.add_argument("--no-record", action="store_true", help="print only: no RESULTS.md, JSON or chart")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -353,22 +311,24 @@ def main() -> int:
         return 0
     target = resolve(args.database_url)
     url = target.conninfo
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    sizes = [300_000] if args.quick else [_rows(x) for x in args.rows.split(",")]
+    raw = default_raw()
+    sizes = [300_000] if args.quick else [parse_rows(x) for x in args.rows.split(",")]
     legacy_rows, adbc_rows = (5_000, 100_000) if args.quick else (LEGACY_ROWS, ADBC_ROWS)
     record_it = not (args.no_record or args.quick)
-    machine = f"{platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()})"
+    host = machine()
     with psycopg.connect(url) as conn:
-        server = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        row = conn.execute("SHOW server_version").fetchone()
+    assert row is not None
+    server = str(row[0])
     versions = (f"PostgreSQL {server.split()[0]}, polars {version('polars')}, numpy {version('numpy')}, "
                 f"psycopg {version('psycopg')}, adbc {version('adbc-driver-postgresql')}")
     command = "`just bench" + (" --quick" if args.quick else f" --rows {args.rows}") + "`"
-    results = []
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_suite_") as tmp:
         env = {**os.environ, "DATABASE_URL": url, "DATAGEN_HOME": tmp}
-        for target_rows, start, end, rows in _windows(raw, sizes):
-            print(f"measuring {rows:,} tap events ({start}..{end}) ...", file=sys.stderr, flush=True)
-            results.append(measure(target_rows, start, end, rows, raw, url, Path(tmp), env, legacy_rows, adbc_rows))
+        for w in windows(raw, sizes):
+            print(f"measuring {w.rows:,} tap events ({w.start}..{w.end}) ...", file=sys.stderr, flush=True)
+            results.append(measure(w, raw, url, Path(tmp), env, legacy_rows, adbc_rows))
             r = results[-1]
             print(f"{r['rows']:>12,} rows: e2e {r['e2e_rows_s']:,.0f} rows/s = {r['ratio_copy']:.2f}x the COPY ceiling "
                   f"({r['ceiling_copy_rows_s']:,.0f}); 4 tables {r['e2e_all_rows_s']:,.0f}; validate "
@@ -377,14 +337,14 @@ def main() -> int:
                   f"typed layout {r['typed_e2e_rows_s']:,.0f} rows/s = {r['typed_ratio_copy']:.2f}x its COPY ceiling "
                   f"({r['typed_ceiling_copy_rows_s']:,.0f})",
                   flush=True)
-        _drop_all(url)
+        drop_schema(url, SCHEMA)
     if record_it:
         RUNS.mkdir(exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        (RUNS / f"{stamp}.json").write_text(json.dumps({"machine": machine, "versions": versions,
+        (RUNS / f"{stamp}.json").write_text(json.dumps({"machine": host, "versions": versions,
                                                         "command": command, "results": results}, indent=2) + "\n")
-        record(results, command, machine, versions)
-        chart(results, CHART, f"{command.strip('`')} on {machine}, {dt.date.today()}")
+        record(results, command, host, versions)
+        chart(results, CHART, f"{command.strip('`')} on {host}, {dt.date.today()}")
         print(f"recorded: {RUNS / (stamp + '.json')}, {RESULTS}, {CHART}", file=sys.stderr)
     return 0
 

@@ -11,28 +11,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
+from _common import DATAGEN, machine, run
 from _results import add_to_section
 
 from datagen import embedded
 from datagen.config import load_config
 from datagen.generate import generate
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-TARGET_S = 2.0
-
-
-def _time(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - t0
+TARGET_S = 2.0  # the target for the default `just generate`, end to end
 
 
 def main() -> int:
@@ -43,15 +32,15 @@ def main() -> int:
 
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("PG")}
     url = embedded.ensure_server()
-    gen = [sys.executable, "-m", "datagen", "generate", "--yes", "--no-progress"]
+    gen = [*DATAGEN, "generate", "--yes", "--no-progress"]
     base = [sys.executable, "-c", "import datagen.cli"]
-    _time(gen, env)  # warm-up: first load creates the tables
-    gen_s = [_time(gen, env) for _ in range(args.runs)]
-    base_s = [_time(base, env) for _ in range(args.runs)]
+    run(gen, env)  # warm-up: first load creates the tables
+    gen_s = [run(gen, env).seconds for _ in range(args.runs)]
+    base_s = [run(base, env).seconds for _ in range(args.runs)]
     med, med_base = statistics.median(gen_s), statistics.median(base_s)
     verdict = "meets" if med <= TARGET_S else "MISSES"
     rows = sum(f.height for f in generate(load_config()).frames.values())
-    line = (f"| {dt.date.today()} | {platform.node()} ({os.cpu_count()} cores, Python {platform.python_version()}) | "
+    line = (f"| {dt.date.today()} | {machine()} | "
             f"`python benchmarks/bench_generate.py --runs {args.runs}` | {rows:,} | {med:.2f} s "
             f"(min {min(gen_s):.2f}, max {max(gen_s):.2f}) | {med_base:.2f} s | {med / med_base:.1f}x | "
             f"{rows / med:,.0f} | {verdict} the 2 s target |")

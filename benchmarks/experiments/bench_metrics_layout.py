@@ -23,7 +23,7 @@ staging-style read (count(*), the five `->>` with one cast, count(metrics), an m
 set hint bits and warm the cache, then once timed. The candidate order rotates between runs.
 
 Usage:
-  python benchmarks/bench_metrics_layout.py [--rows 1000000] [--runs 3] [--database-url URL] [--json PATH]
+  python benchmarks/experiments/bench_metrics_layout.py [--rows 1000000] [--runs 3] [--database-url URL] [--json PATH]
 The URL defaults to $TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test; `--database-url
 embedded` uses the embedded PostgreSQL 18 server.
 """
@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,10 @@ import pyarrow as pa
 from pgpq import encoders as pgpq_encoders
 from pgpq import schema as pgpq_schema
 from psycopg import sql
+
+# Run as a script from benchmarks/experiments/: the shared _common is one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import drop_schema
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SEED = 20_240_601
@@ -216,11 +221,6 @@ def timed_read(conn: Conn, query: str, relation: sql.Composable) -> tuple[float,
     elapsed = time.perf_counter() - t0
     conn.commit()
     return elapsed, tuple(float(v) for v in row) if row else ()
-
-
-def drop_schema(url: str, schema: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def _load(conn: Conn, schema: str, name: str, typed: pa.Table, both: pa.Table, result: LayoutResult) -> str:

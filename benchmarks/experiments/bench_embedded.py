@@ -9,7 +9,8 @@ tap events COPYed by the server from a file into a new table, with its primary k
 interleaved round by round (defaults, then each setting, then all) so that a slow hour of the machine hits
 them alike; the figure per variant is the median of --runs rounds, after one untimed warm-up round. Ratios
 are to the defaults measured in the same run.
-Usage: python benchmarks/bench_embedded.py [--runs 3] [--variants defaults,wal_level=minimal] [--no-record]
+Usage: python benchmarks/experiments/bench_embedded.py [--runs 3] [--variants defaults,wal_level=minimal]
+       [--no-record]
 """
 
 from __future__ import annotations
@@ -17,23 +18,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
-from _results import add_to_section, commit
 from psycopg import sql
 
 from datagen import embedded
 from datagen.tables import CORE_TABLES, EVENT_TABLES, SCHEMA, TAP_EVENTS, Table
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as a script from benchmarks/experiments/: the shared _common and _results are one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import DATAGEN, machine, run
+from _results import ROOT, add_to_section, commit
+
 HOME = ROOT / "benchmarks" / "out" / "embedded-home"
 DAY = "20250623"  # the first day of the shipped events.range
 TARGET = 1.15  # the issue's target: tuned generate-events at least 1.15x the defaults
@@ -82,16 +83,9 @@ def _run(command: str, url: str, postmaster: int) -> tuple[float, int, float, fl
     """Wall seconds, WAL bytes, client and server CPU seconds of `python -m datagen COMMAND --yes`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"DATABASE_URL": url}
     before = _wal_lsn(url)
-    server0, client0 = _server_cpu(postmaster), resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "datagen", command, "--yes", "--no-progress"], env=env, cwd=ROOT,
-                          check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"`datagen {command}` failed (exit {done.returncode}):\n{done.stderr}")
-    client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    client = (client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime)
-    return wall, _wal_lsn(url) - before, client, _server_cpu(postmaster) - server0
+    server0 = _server_cpu(postmaster)
+    ran = run([*DATAGEN, command, "--yes", "--no-progress"], env)
+    return ran.seconds, _wal_lsn(url) - before, ran.cpu_seconds, _server_cpu(postmaster) - server0
 
 
 def _database_alone(url: str) -> float:
@@ -184,10 +178,10 @@ def main() -> int:
     ratios = {n: base["generate-events"] / statistics.median(times[n]["generate-events"]) for n in names}
     verdicts = "; ".join(f"{n} {r:.2f}x ({'keep' if r >= KEEP else 'below'} the {KEEP}x bar)"
                          for n, r in ratios.items() if n != "defaults")
-    header = (f"{dt.date.today()}, {platform.node()} ({os.cpu_count()} cores), commit {commit()}, "
-              f"`python benchmarks/bench_embedded.py --runs {args.runs}`: default config, {core_rows:,} core rows, "
-              f"{event_rows:,} event rows; median of {args.runs} interleaved rounds after a warm-up"
-              + f"; generate-events against the defaults: {verdicts}; the issue's target for the tuned server "
+    header = (f"{dt.date.today()}, {machine(python=False)}, commit {commit()}, "
+              f"`python benchmarks/experiments/bench_embedded.py --runs {args.runs}`: default config, "
+              f"{core_rows:,} core rows, {event_rows:,} event rows; median of {args.runs} interleaved rounds after a "
+              f"warm-up; generate-events against the defaults: {verdicts}; the issue's target for the tuned server "
               f"is {TARGET}x")
     table = ("| variant | settings | generate | rows/s | vs defaults | WAL MiB | generate-events | rows/s "
              "| vs defaults | WAL MiB | client CPU | server CPU | cores busy | database alone | vs defaults |\n"
