@@ -342,11 +342,12 @@ def test_an_id_range_one_id_short_is_refused(table: str) -> None:
     assert f"holds {rows - 1:,}" in err.value.problem
 
 
-def test_the_readme_configuration_table_names_the_readers() -> None:
-    """The README's "read by" column says which tables each section's keys move: held to the declarations."""
-    readme = (DEFAULT_CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
-    start = readme.index("| section | what it controls | read by |")
-    rows = [line.split(" | ") for line in readme[start:readme.index("\n\n", start)].splitlines()[2:]]
+def test_the_configuration_page_names_the_readers() -> None:
+    """docs/configuration.md's "read by" column says which tables each section's keys move: held to the
+    declarations."""
+    page = (DEFAULT_CONFIG.parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    start = page.index("| section | what it controls | read by |")
+    rows = [line.split(" | ") for line in page[start:page.index("\n\n", start)].splitlines()[2:]]
     printed = {r[0].strip("| `"): r[2].rstrip(" |") for r in rows}
     order = list(TABLES)
     for section in {k.split(".")[0] for k in SHIPPED_KEYS}:
@@ -365,7 +366,8 @@ def test_the_readme_configuration_table_names_the_readers() -> None:
 
 def test_every_declared_read_shows_in_its_table() -> None:
     """The other half of "exactly": each pattern a table declares is backed by a key whose change moves that
-    table itself, so no declaration (and no README "read by" cell) claims a read that does not show."""
+    table itself, so no declaration (and no "read by" cell of docs/configuration.md) claims a read that does not
+    show."""
     idle = [f"{t.key}: {p}" for t in TABLES.values() for p in t.reads
             if not any(t.key in moved_by(k) for k in DATA_KEYS if fnmatchcase(k, p))]
     assert idle == []
