@@ -49,3 +49,7 @@ dbt-sources *args:
 # What the schema holds, from its manifest table, against the catalog (--schema, --export PATH)
 status *args:
     {{python}} -m datagen status "$@"
+
+# Print the DDL rendered from datagen/tables.py (--schema NAME); --write refreshes sql/schema.sql
+ddl *args:
+    {{python}} -m datagen ddl "$@"

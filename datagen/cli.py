@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, db, dbt_sources, embedded, pipeline, report, status, validate
+from datagen import checks, db, dbt_sources, ddl, embedded, pipeline, report, status, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.db import redact
 from datagen.errors import DatagenError, OutputError, UsageError
@@ -156,6 +156,17 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
     st.add_argument("--export", type=Path, metavar="PATH", help="also write the manifest as JSON to PATH")
 
+    dd = sub.add_parser(
+        "ddl", help="print the DDL of every table, rendered from the table declarations",
+        description="Print the CREATE TABLE, key and comment statements datagen runs, rendered from the table "
+                    "declarations (datagen/tables.py): the core tables, their keys (added after each load), the "
+                    "partitioned event tables and the typed layout of tap events (commented out). Needs no "
+                    f"database. --write refreshes the checked-in copy, {ddl.DDL_FILE}.")
+    dd.add_argument("--schema", default=SCHEMA, help=f"schema to render for (default: {SCHEMA})")
+    dd.add_argument("--write", action="store_true", help=f"write the file instead of printing ({ddl.DDL_FILE})")
+    dd.add_argument("--out", type=Path, metavar="PATH",
+                    help=f"with --write: the file to write (default: {ddl.DDL_FILE})")
+
     sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
     sub.add_parser("db-stop", help="stop the embedded server")
     return p
@@ -189,6 +200,15 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command == "validate" and args.list:
         for name, description in validate.catalogue_names():
             print(f"{name:48s} {description}")
+        return EXIT_OK
+    if args.command == "ddl":
+        _check_schema_name(args.schema)
+        if not args.write:
+            print(ddl.script(args.schema), end="")
+            return EXIT_OK
+        out = args.out or Path(__file__).resolve().parent.parent / ddl.DDL_FILE
+        out.write_text(ddl.script(args.schema), encoding="utf-8")
+        report.err.print(f"wrote {out}")
         return EXIT_OK
     if args.command == "status":
         _check_schema_name(args.schema)

@@ -28,25 +28,26 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from datagen import events, manifest_store
+from datagen import ddl, events, manifest_store
 from datagen._copy_binary import PackedJson, encode_by_layout
-from datagen.checks import Outcome
-from datagen.db import Target, connect, describe, load_failed, redact
-from datagen.errors import DatabaseError, RefusedError, ValidationFailed
-from datagen.generate import Generated
-from datagen.load import (
-    EVENT_OWNER_COMMENT,
+from datagen.catalog import (
     check_columns,
     claim,
     create_event_tables,
     drop_staging,
-    fault_pause,
     lock_key,
     our_partitions,
+    relations,
     remove_partition,
     stored_layout,
     switch_layout,
 )
+from datagen.checks import Outcome
+from datagen.db import Target, connect, describe, load_failed, redact
+from datagen.ddl import EVENT_OWNER_COMMENT
+from datagen.errors import DatabaseError, RefusedError, ValidationFailed
+from datagen.generate import Generated
+from datagen.load import fault_pause
 from datagen.manifest import combine
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, ancestors
 
@@ -126,14 +127,14 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
                 _check_parents(cur, schema, gen, set(plan.parts))
-            present = _relkinds(cur, schema, [TABLES[t] for t in plan.parts])
+            present = relations(cur, schema, [TABLES[t].name for t in plan.parts])
             replaced = 0
             switched: list[str] = []
             for key in plan.parts:
                 t = TABLES[key]
                 if t.name not in present:
                     continue
-                if present[t.name] != "p":
+                if present[t.name].kind != "p":
                     raise DatabaseError(f"table {schema}.{t.name} is in the way: it is not the partitioned table "
                                         "datagen creates; nothing was changed",
                                         hint=f"drop or rename {schema}.{t.name}, or use another --schema")
@@ -155,17 +156,11 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     return replaced
 
 
-def _relkinds(cur: Cursor, schema: str, tables: list[Table]) -> dict[str, str]:
-    cur.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = ANY(%s)", (schema, [t.name for t in tables]))
-    return {str(r[0]): str(r[1]) for r in cur.fetchall()}
-
-
 def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -> None:
     """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
     derived_from; for tap events accounts, locations and devices) must hold what this config and seed
     generate: events join them."""
-    kinds = _relkinds(cur, schema, list(CORE_TABLES))
+    kinds = relations(cur, schema, [t.name for t in CORE_TABLES])
     missing = [t.name for t in CORE_TABLES if t.name not in kinds]
     if missing:
         raise RefusedError(f"schema {schema} has no {', '.join(missing)}: events reference the core entities; "
@@ -278,12 +273,11 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 cur.execute("SELECT pg_advisory_lock(%s)", (lock_key(schema),))
                 ours = [TABLES[k] for k in plan.parts]
                 claim(cur, schema, ours, adopt=adopt)
-                before = set(_relkinds(cur, schema, list(EVENT_TABLES)))
+                before = set(relations(cur, schema, [t.name for t in EVENT_TABLES]))
                 create_event_tables(cur, schema, layout)
                 for t in EVENT_TABLES:  # the ones just created are ours
                     if t.name not in before:
-                        cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
-                            sql.Identifier(schema), sql.Identifier(t.name), sql.Literal(EVENT_OWNER_COMMENT)))
+                        cur.execute(ddl.comment(t, schema, EVENT_OWNER_COMMENT))
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from datagen import catalog
 from datagen.errors import RefusedError
 from datagen.manifest import MANIFEST_VERSION, combine
 from datagen.tables import TABLES
@@ -54,12 +55,9 @@ def exists(cur: Cursor, schema: str) -> bool:
 def ensure(cur: Cursor, schema: str) -> None:
     """The manifest table, created when missing; a same-named table datagen did not create is refused (even
     with --adopt: it would be read as the record of the data)."""
-    cur.execute("SELECT c.relkind, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-                (schema, TABLE))
-    row = cur.fetchone()
-    if row is not None:
-        if row[0] != "r" or row[1] != COMMENT:
+    rel = catalog.relations(cur, schema, [TABLE]).get(TABLE)
+    if rel is not None:
+        if rel.kind != "r" or rel.comment != COMMENT:
             raise RefusedError(f"{schema}.{TABLE} is in the way: datagen keeps its manifest in a table of that name, "
                                "and this one was not created by datagen; nothing was changed",
                                hint=f"drop or rename {schema}.{TABLE} (--adopt does not take it over)")

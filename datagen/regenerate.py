@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import psycopg
 
 from datagen import events, readback
+from datagen.catalog import existing_partitions
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, UsageError
 from datagen.generate import Generated
-from datagen.load import existing_partitions, existing_rows
+from datagen.load import existing_rows
 from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
 

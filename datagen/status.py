@@ -9,9 +9,9 @@ import psycopg
 from rich.table import Table as RichTable
 
 from datagen import manifest_store
+from datagen.catalog import existing_partitions, tables_present
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError
-from datagen.load import existing_partitions
 from datagen.tables import TABLES
 
 
@@ -33,10 +33,7 @@ def read_status(target: Target, schema: str) -> Status:
     try:
         with connect(target) as conn, conn.cursor() as cur:
             manifest = manifest_store.read(cur, schema)
-            cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition", (schema,))
-            names = {str(r[0]) for r in cur.fetchall()}
-            present = {k for k, t in TABLES.items() if t.name in names}
+            present = tables_present(cur, schema, list(TABLES.values()))
             st = Status(schema, target.display, manifest, present)
             if manifest is None:
                 return st

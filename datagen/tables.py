@@ -126,6 +126,11 @@ class Table:
         return f"app_database_{self.key}"
 
     @property
+    def view_name(self) -> str:
+        """The view over the typed layout that reads like the contract layout (tables with a packed column)."""
+        return f"{self.name}_view"
+
+    @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
@@ -481,7 +486,7 @@ FEATURE_USAGE = Table(
 # Parents before children here too: page views reference sessions.
 EVENT_TABLES: tuple[Table, ...] = (TAP_EVENTS, USER_SESSIONS, PAGE_VIEWS, FEATURE_USAGE)
 TABLES: dict[str, Table] = {t.key: t for t in CORE_TABLES + EVENT_TABLES}
-TAP_EVENTS_VIEW = "app_database_tap_events_view"
+TAP_EVENTS_VIEW = TAP_EVENTS.view_name
 
 
 def parents_of(t: Table, *, derived: bool = True) -> list[tuple[str, str]]:

@@ -23,11 +23,11 @@ import polars as pl
 import psycopg
 
 from datagen import checks, events, manifest_store, readback
+from datagen.catalog import existing_partitions, lock_key, stored_layout, tables_present
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
-from datagen.load import existing_partitions, lock_key, stored_layout
 from datagen.manifest import fingerprint, read_manifest
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
@@ -182,7 +182,7 @@ def validate(cfg: Config, target: Target, opts: Options,
             if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
                 warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has "
                                 f"{cfg.seed}")
-            present = _present(cur, opts.schema)
+            present = {TABLES[k].name for k in tables_present(cur, opts.schema, list(TABLES.values()))}
             if not present:
                 raise UsageError(f"schema {opts.schema} at {describe(target.conninfo)} holds no datagen table",
                                  hint="run `just generate` (and `just generate-events`) first, or pass --schema")
@@ -209,13 +209,6 @@ def _lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings:
     if not (row and row[0]):
         warnings.append(f"waited for a load into schema {schema} to finish")
         cur.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key(schema),))
-
-
-def _present(cur: psycopg.Cursor[tuple[object, ...]], schema: str) -> set[str]:
-    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
-                (schema, [t.name for t in TABLES.values()]))
-    return {str(r[0]) for r in cur.fetchall()}
 
 
 def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | None, present: set[str],

@@ -20,12 +20,12 @@ import yaml
 from hypothesis import HealthCheck, settings
 from psycopg import sql
 
-from datagen import embedded
+from datagen import ddl, embedded
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.events import Plan, Streams
 from datagen.generate import Generated, generate
 from datagen.manifest import combine, fingerprint
-from datagen.tables import TABLES, Column
+from datagen.tables import CORE_TABLES, TABLES, Column
 
 settings.register_profile("ci", max_examples=15, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -136,6 +136,18 @@ def read_table(url: str, schema: str, key: str) -> pl.DataFrame:
             sql.Identifier(t.name), sql.Identifier(t.primary_key)))
         rows = cur.fetchall()
     return pl.DataFrame(rows, schema=t.polars_schema, orient="row")
+
+
+def create_core_tables(conn: psycopg.Connection[Any], schema: str) -> None:
+    """The schema and its core tables with their keys, as a load leaves them (no rows)."""
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    for t in CORE_TABLES:
+        conn.execute(ddl.create_table(t, schema))
+    for t in CORE_TABLES:
+        conn.execute(ddl.add_primary_key(t, schema))
+    for t in CORE_TABLES:
+        for fk in t.foreign_keys:
+            conn.execute(ddl.add_foreign_key(t, fk, schema))
 
 
 def table_exists(url: str, schema: str, key: str) -> bool:

@@ -257,7 +257,7 @@ def test_tables_declare_partitioned_events() -> None:
 def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Path) -> None:
     from datagen import events, load_events, readback
     from datagen.db import Target
-    from datagen.load import ddl
+    from tests.fix_db import create_core_tables
 
     cfg = parse_config(yaml.safe_load(small.read_text()))
     streams = events.Streams(cfg, generate(cfg))
@@ -272,9 +272,7 @@ def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Pa
     s = sql.Identifier(schema)
     fingerprints = []
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
-        conn.execute(ddl("core_tables.sql", schema))
-        conn.execute(ddl("core_constraints.sql", schema))  # event tables reference the core keys
+        create_core_tables(conn, schema)
         for name, body, layout in (("fast", fast, "typed"), ("slow", slow, "typed"), ("packed", packed, "contract")):
             columns = t.stored_columns(layout)
             conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, sql.Identifier(name), sql.SQL(", ").join(

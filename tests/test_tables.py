@@ -1,21 +1,28 @@
-"""The DDL in sql/ and the declarations in datagen/tables.py agree, column by column and key by key."""
+"""The DDL rendered from datagen/tables.py creates exactly the declared tables, column by column and key by key;
+sql/schema.sql is that rendering, never stale."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from datagen.load import create_event_tables, ddl
+from datagen import ddl
+from datagen.catalog import create_event_tables
 from datagen.tables import CORE_TABLES, EVENT_TABLES, LAYOUTS, TABLES, TAP_EVENTS_VIEW, ancestors
+from tests.fix_db import create_core_tables
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_ddl_matches_declarations(db_url: str, schema: str, layout: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(ddl("core_tables.sql", schema))
-        conn.execute(ddl("core_constraints.sql", schema))
+        create_core_tables(conn, schema)
         create_event_tables(conn.cursor(), schema, layout)
         for t in CORE_TABLES + EVENT_TABLES:
             cols = conn.execute(
@@ -38,6 +45,42 @@ def test_ddl_matches_declarations(db_url: str, schema: str, layout: str) -> None
             assert set(cons) == want, t.key
         view = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{TAP_EVENTS_VIEW}',)).fetchone()
         assert (view is not None and view[0] is not None) == (layout == "typed")  # the view is the typed layout's
+
+
+def test_the_checked_in_ddl_is_the_rendered_ddl() -> None:
+    text = (ROOT / ddl.DDL_FILE).read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("-- Generated from datagen/tables.py by `just ddl --write`")
+    assert text == ddl.script(), f"{ddl.DDL_FILE} is stale: run `just ddl --write`"
+    for t in CORE_TABLES + EVENT_TABLES:  # every table, key and comment is in it
+        assert f'CREATE TABLE IF NOT EXISTS "raw"."{t.name}"' in text
+        assert f'"{t.pk_constraint()}" PRIMARY KEY ("{t.primary_key}")' in text
+        assert all(f'"{t.fk_constraint(fk)}" FOREIGN KEY ("{fk.column}")' in text for fk in t.foreign_keys)
+        assert f"COMMENT ON TABLE \"raw\".\"{t.name}\" IS '{ddl.owner_comment(t)}';" in text
+    assert sorted(p.name for p in (ROOT / "sql").iterdir()) == ["schema.sql"]  # nothing else is kept by hand
+
+
+def test_the_ddl_command_prints_and_writes_the_file(tmp_path: Path) -> None:
+    printed = subprocess.run([sys.executable, "-m", "datagen", "ddl", "--schema", "analytics"], capture_output=True,
+                             text=True, check=True, cwd=ROOT).stdout
+    assert printed == ddl.script("analytics") and '"analytics"."app_database_accounts"' in printed
+    out = tmp_path / "schema.sql"
+    done = subprocess.run([sys.executable, "-m", "datagen", "ddl", "--write", "--out", str(out)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == (ROOT / ddl.DDL_FILE).read_text(encoding="utf-8")
+
+
+def test_the_rendered_ddl_runs_as_one_script(db_url: str, schema: str) -> None:
+    """A DBA can run sql/schema.sql (for another schema) as it is: every table, key and comment."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(ddl.script(schema).encode())
+        rows = conn.execute(
+            "SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1",
+            (schema,)).fetchall()
+    assert rows == sorted((t.name, "p" if t.partitioned else "r", ddl.owner_comment(t))
+                          for t in CORE_TABLES + EVENT_TABLES)
 
 
 def test_the_layouts_differ_only_in_the_packed_columns() -> None:

@@ -15,8 +15,8 @@ import pytest
 from psycopg import sql
 
 from datagen import validate
+from datagen.catalog import lock_key
 from datagen.cli import main
-from datagen.load import lock_key
 from tests.fix_db import DAYS, column, printed_tables
 
 
