@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from datagen.tuning import DECIMAL_TEXT_TABLE_MAX
+
 _PG_EPOCH_US = int((dt.datetime(2000, 1, 1) - dt.datetime(1970, 1, 1)).total_seconds()) * 1_000_000
 _PG_EPOCH_DAYS = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
 
@@ -89,9 +91,6 @@ def render_decimal(k: npt.NDArray[np.int64], decimals: int) -> npt.NDArray[np.by
     return out.view(f"S{width}").ravel()
 
 
-_TABLE_LIMIT = 1 << 20  # a value range wider than this is rendered row by row instead
-
-
 @dataclass(frozen=True)
 class PackedJson:
     """A jsonb column made of number keys of the frame (tables.Packed): stored at position `at` of the output
@@ -129,7 +128,7 @@ def _packed_texts(frame: pl.DataFrame, packed: PackedJson, valid: dict[str, np.n
             out[key] = (render_decimal(np.zeros(1, dtype=np.int64), decimals), np.zeros(k.size, dtype=np.int64))
             continue
         lo, hi = int(k[mask].min()), int(k[mask].max())
-        if hi - lo < min(_TABLE_LIMIT, k.size):
+        if hi - lo < min(DECIMAL_TEXT_TABLE_MAX, k.size):
             out[key] = (render_decimal(np.arange(lo, hi + 1, dtype=np.int64), decimals),
                         np.where(mask, k - lo, 0))
         else:

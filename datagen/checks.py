@@ -20,6 +20,7 @@ from datagen.builders._common import DAY, MONTH, MONTH_DAYS, epoch
 from datagen.config import Config
 from datagen.plan import make_plan
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+from datagen.tuning import DENSE_MAX_KEY
 
 # Table key -> frame. Partition checks also get PARTITION: one row (first_id, rows, day) naming the partition.
 Frames = dict[str, pl.DataFrame]
@@ -47,9 +48,6 @@ class Outcome:
     @property
     def passed(self) -> bool:
         return self.violations == 0
-
-
-DENSE_MAX_KEY = 1 << 24  # parent keys up to this are joined through a position array instead of a hash table
 
 
 def _key_index(parent_keys: pl.Series) -> np.ndarray | None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, db, dbt_sources, ddl, embedded, pipeline, report, status, validate
+from datagen import checks, db, dbt_sources, ddl, embedded, pipeline, report, status, tuning, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.db import redact
 from datagen.errors import DatagenError, OutputError, UsageError
@@ -88,15 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--tables", type=_table_list, metavar="T1,T2",
                    help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
                         "user_sessions and page_views come together")
-    e.add_argument("--workers", type=_positive, default=1, metavar="N",
-                   help="threads building partitions while the connections copy (default 1; any N gives the "
-                        "same bytes)")
-    e.add_argument("--connections", type=_positive, default=2, metavar="N",
-                   help="parallel COPY connections, each loading one day (default 2: PostgreSQL ingests one stream "
-                        "per core)")
-    e.add_argument("--batch-rows", type=_positive, default=65_536, metavar="N",
+    e.add_argument("--workers", type=_positive, default=tuning.BUILD_WORKERS, metavar="N",
+                   help=f"threads building partitions while the connections copy (default {tuning.BUILD_WORKERS}; "
+                        "any N gives the same bytes)")
+    e.add_argument("--connections", type=_positive, default=tuning.COPY_CONNECTIONS, metavar="N",
+                   help=f"parallel COPY connections, each loading one day (default {tuning.COPY_CONNECTIONS}: "
+                        "PostgreSQL ingests one stream per core)")
+    e.add_argument("--batch-rows", type=_positive, default=tuning.COPY_BATCH_ROWS, metavar="N",
                    help="rows per Arrow batch where pgpq encodes (sessions, page views, feature usage; tap "
-                        "events use datagen's own encoder); default 65536, any N gives the same bytes")
+                        f"events use datagen's own encoder); default {tuning.COPY_BATCH_ROWS}, any N gives the "
+                        "same bytes")
     loading(e, replace="replace existing day partitions without asking (required when there is no terminal)",
             dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
             manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
@@ -121,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="report only these tables' checks (the core tables are always read: events join them)")
     v.add_argument("--checks", type=_table_list, metavar="PATTERN,...",
                    help="run only checks whose name matches, e.g. 'tap_events.*,*_fk' (see --list)")
-    v.add_argument("--connections", type=_positive, default=2, metavar="N",
-                   help="partitions read at once, one connection each (default 2)")
+    v.add_argument("--connections", type=_positive, default=tuning.READ_CONNECTIONS, metavar="N",
+                   help=f"partitions read at once, one connection each (default {tuning.READ_CONNECTIONS})")
     v.add_argument("--json", action="store_true", help="machine-readable output on stdout (for CI)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.add_argument("--in-memory", action="store_true",

@@ -11,8 +11,8 @@ import psycopg
 
 from datagen import embedded
 from datagen.errors import DatabaseError
+from datagen.tuning import CONNECT_TIMEOUT_S
 
-CONNECT_TIMEOUT_S = 10  # long enough for a cold server, short enough that a wrong host fails fast
 _PG_TARGET_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 
 

@@ -40,6 +40,13 @@ from urllib.parse import quote
 import psycopg
 
 from datagen.errors import DatabaseError
+from datagen.tuning import (
+    CONNECT_TIMEOUT_S,
+    EMBEDDED_PROBE_TIMEOUT_S,
+    EMBEDDED_SETTLE_POLL_S,
+    EMBEDDED_SETTLE_TIMEOUT_S,
+    EMBEDDED_START_TIMEOUT_S,
+)
 
 __all__ = ["BULK_LOAD_SETTINGS", "MINIMAL_WAL", "SYSTEM_DIR", "ensure_server", "home_dir", "server_folder",
            "server_url", "stop_server"]
@@ -49,8 +56,6 @@ SERVICE_USER = "datagen-pg"
 DATABASE = "tapflow"
 SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file (.s.PGSQL.5432); there is no TCP listener
-START_TIMEOUT_S = 60
-SETTLE_TIMEOUT_S = 5
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 # Root's home for servers whose project folder the service user cannot enter, and for the copied install.
 SYSTEM_DIR = Path("/var/lib/datagen")
@@ -427,19 +432,19 @@ def _settled_url(layout: _Layout) -> str | None:
     or dying. Right after a crash the old process can still be exiting; starting a new server then would fail
     on its lock file.
     """
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    deadline = time.monotonic() + EMBEDDED_SETTLE_TIMEOUT_S
     while True:
         url = _answering_url(layout)
         if url is not None or not _postmaster_alive(layout) or time.monotonic() > deadline:
             return url
-        time.sleep(0.1)
+        time.sleep(EMBEDDED_SETTLE_POLL_S)
 
 
 def _answering_url(layout: _Layout) -> str | None:
     if not _postmaster_alive(layout):
         return None
     try:
-        with psycopg.connect(_url(layout, "postgres"), connect_timeout=5):
+        with psycopg.connect(_url(layout, "postgres"), connect_timeout=EMBEDDED_PROBE_TIMEOUT_S):
             pass
     except psycopg.Error:
         return None
@@ -663,7 +668,7 @@ def _start(layout: _Layout, bin_dir: Path, run_as: _RunAs, settings: Mapping[str
         str(bin_dir / "pg_ctl"),
         "-w",
         "-t",
-        str(START_TIMEOUT_S),
+        str(EMBEDDED_START_TIMEOUT_S),
         "start",
         "-D",
         str(layout.data),
@@ -735,7 +740,7 @@ def _log_tail(log: Path, since: int = 0, lines: int = 20) -> str:
 
 def _ensure_database(layout: _Layout) -> None:
     try:
-        with psycopg.connect(_url(layout, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(_url(layout, "postgres"), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if exists is None:
                 conn.execute(f"CREATE DATABASE {DATABASE}")

@@ -25,8 +25,8 @@ from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError
 from datagen.manifest import table_entries
 from datagen.tables import EVENT_TABLES, TABLES, Table, dependents
+from datagen.tuning import COPY_BATCH_ROWS
 
-COPY_BATCH_ROWS = 65_536  # Arrow batch size: big enough to amortize per-call overhead, small enough for memory
 # Tests set this to "<table>:<seconds>" to pause inside that table's COPY, so that a kill lands mid-load.
 FAULT_ENV = "DATAGEN_TEST_PAUSE_IN_COPY"
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from datagen._hash import mix_for_fingerprints
 from datagen.errors import OutputError
 from datagen.tables import TABLES
 
@@ -19,16 +20,13 @@ _HASH_SEED = 0x7A9F51C3
 
 def fingerprint(frame: pl.DataFrame, table: str) -> str:
     """Order-independent content hash of a table's declared columns: row count plus two 64-bit sums, of the row
-    hashes and of a splitmix64 mix of them (one hashing pass; the second sum is not linear in the first)."""
+    hashes and of a mix of them (_hash.mix_for_fingerprints; one hashing pass, and the second sum is not linear
+    in the first)."""
     cols = TABLES[table].column_names
     schema = TABLES[table].polars_schema
     conformed = frame.select([pl.col(c) if frame.schema[c] == schema[c] else pl.col(c).cast(schema[c]) for c in cols])
     h1 = conformed.hash_rows(seed=_HASH_SEED).to_numpy()
-    with np.errstate(over="ignore"):
-        h2 = h1 * np.uint64(0xBF58476D1CE4E5B9)
-        h2 ^= h2 >> np.uint64(31)
-        h2 *= np.uint64(0x94D049BB133111EB)
-        h2 ^= h2 >> np.uint64(29)
+    h2 = mix_for_fingerprints(h1)
     # uint64 sums wrap around on overflow, which is what we want: a sum modulo 2**64
     s1 = int(np.sum(h1, dtype=np.uint64)) if h1.size else 0
     s2 = int(np.sum(h2, dtype=np.uint64)) if h2.size else 0

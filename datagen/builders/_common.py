@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from datagen._hash import mix_for_draws
 from datagen.config import Config, CountShape, largest_remainder
 from datagen.errors import ConfigError
 from datagen.tables import Table
@@ -125,16 +126,8 @@ def hash_uniform(seed: int, key: str, *columns: npt.NDArray[np.int64]) -> npt.ND
     with np.errstate(over="ignore"):
         h = np.full(columns[0].shape, np.uint64(key_word(seed, key)), dtype=np.uint64)
         for col in columns:
-            h = _splitmix(h ^ col.astype(np.uint64))
+            h = mix_for_draws(h ^ col.astype(np.uint64))
     return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
-
-
-def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    # splitmix64 finalizer: a well-mixed 64-bit hash of a 64-bit value (Steele et al., 2014)
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
 
 
 def with_nulls(frame: pl.DataFrame, table: Table, rate: float, rng: np.random.Generator) -> pl.DataFrame:

@@ -1,0 +1,54 @@
+"""Every tuning number, once, with why it has its value. None of them changes a byte of the data: they trade
+speed, memory and patience. The CLI's defaults and --help read them from here."""
+
+from __future__ import annotations
+
+# --- loading (load, load_events; generate-events' --workers, --connections, --batch-rows) -------------------
+
+# Rows per Arrow batch where pgpq encodes (the core tables; sessions, page views, feature usage): big enough
+# to amortize per-call overhead, small enough for memory; any value gives the same bytes in the table.
+COPY_BATCH_ROWS = 65_536
+# Parallel COPY connections, each loading one day: PostgreSQL ingests one stream per backend, one core each.
+COPY_CONNECTIONS = 2
+# Threads building partitions while the connections copy: on 2 cores the two COPY backends and the generator
+# already use both; more build threads only raise memory (docs/decisions.md, Event streams 14).
+BUILD_WORKERS = 1
+# Parts built ahead of the one being copied, per loader: enough to hide build time, few enough that memory
+# follows the largest parts in flight, not the volume.
+PREFETCH = 2
+# A staging table's sort budget (maintenance_work_mem): keeps its primary-key build in memory.
+STAGING_SORT_MEMORY = "256MB"
+# Parallel index workers for that build (max_parallel_maintenance_workers): none, the loaders already keep
+# every core busy.
+STAGING_INDEX_WORKERS = 0
+# How long the main thread waits on a loader thread at a time: a short wait keeps Ctrl-C responsive.
+LOADER_JOIN_S = 0.2
+
+# --- validating (validate's --connections) -------------------------------------------------------------------
+
+# Partitions read at once: one PostgreSQL backend (one core) each.
+READ_CONNECTIONS = 2
+# Parent keys up to this are joined through a position array (8 bytes a key: 128 MiB at most) instead of a
+# hash table.
+DENSE_MAX_KEY = 1 << 24
+
+# --- encoding (_copy_binary) ---------------------------------------------------------------------------------
+
+# A packed jsonb number's texts come from a table over the partition's value range when the range is narrower
+# than this (and than the row count), else they are rendered row by row: caps the table's memory.
+DECIMAL_TEXT_TABLE_MAX = 1 << 20
+
+# --- connecting (db, embedded) -------------------------------------------------------------------------------
+
+# libpq connect_timeout: long enough for a cold server, short enough that a wrong host fails fast.
+CONNECT_TIMEOUT_S = 10
+# pg_ctl -w -t: how long a start may take before it counts as failed (pg_ctl's own default); crash recovery
+# after a kill is the slow case.
+EMBEDDED_START_TIMEOUT_S = 60
+# A postmaster that is alive but does not answer gets this long to finish starting or dying.
+EMBEDDED_SETTLE_TIMEOUT_S = 5
+# How often a settling postmaster is asked again.
+EMBEDDED_SETTLE_POLL_S = 0.1
+# connect_timeout of the probe asking the embedded server whether it answers: its local socket answers at
+# once, so this only bounds a server that hangs.
+EMBEDDED_PROBE_TIMEOUT_S = 5
