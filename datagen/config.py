@@ -12,22 +12,11 @@ import yaml
 
 from datagen._parse import Node, check_shares
 from datagen.errors import ConfigError
-from datagen.tables import DEFAULT_LAYOUT, LAYOUTS
+from datagen.tables import CORE_TABLES, DEFAULT_LAYOUT, EVENT_TABLES, LAYOUTS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tapflow.yaml"
 SIZE_ORDER = ("small", "medium", "large", "enterprise")
-ID_TABLES = (
-    "accounts",
-    "locations",
-    "devices",
-    "users",
-    "subscriptions",
-    "device_maintenance_logs",
-    "tap_events",
-    "user_sessions",
-    "page_views",
-    "feature_usage",
-)
+ID_TABLES = tuple(t.id_range_key for t in CORE_TABLES + EVENT_TABLES)  # id_ranges: one per declared table
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
 MAX_DEVICE_ID = 2**24 - 1  # devices' MAC addresses end in the id's three low bytes, so ids must fit in 24 bits
 MAX_ACCOUNTS = 1_000_000  # keeps a typo (an extra zero or three) from planning a run that cannot finish

@@ -19,27 +19,14 @@ import numpy.typing as npt
 import polars as pl
 
 from datagen import checks
-from datagen.builders import feature_usage, page_views, tap_events, user_sessions
+from datagen.builders import EVENTS, EventInputs, Part, prepare_event_inputs
 from datagen.builders._common import with_nulls
-from datagen.builders._people import People, people
 from datagen.config import Config
-from datagen.errors import ConfigError, UsageError
+from datagen.errors import ConfigError, UsageError, ValidationFailed
 from datagen.generate import Generated
 from datagen.manifest import fingerprint
 from datagen.rng import stream
-from datagen.tables import EVENT_TABLES, TABLES, conform
-
-
-@dataclass(frozen=True)
-class Part:
-    """One unit of generation: rows first_id .. first_id + rows - 1 of table, all on day."""
-
-    table: str
-    day: dt.date
-    block: int
-    first_id: int
-    rows: int
-    sessions_first_id: int = 0  # page views: the first session id of the same day
+from datagen.tables import EVENT_TABLES, TABLES, ancestors, conform, same_day_parents
 
 
 @dataclass(frozen=True)
@@ -65,26 +52,31 @@ class Plan:
 
 
 class Streams:
-    """Everything a partition needs from the core entities, computed once per run."""
+    """Everything a partition needs from the core entities, computed once per run, and the registered partition
+    builders (builders.EVENTS) run with the random stream of each partition."""
 
     def __init__(self, cfg: Config, gen: Generated) -> None:
         self.cfg = cfg
         self.gen = gen
-        self.taps: tap_events.Context = tap_events.context(cfg, gen.full["devices"], gen.full["accounts"])
-        self.people: People = people(cfg, gen.full["users"], gen.full["accounts"], gen.full["locations"],
-                                     gen.full["devices"])
+        self.inputs: EventInputs = prepare_event_inputs(cfg, gen.full)
         self.digest = content_digest(cfg, gen)
 
-    # -- counting ----------------------------------------------------------------------------------
     def _blocks(self, table: str) -> int:
-        return self.taps.blocks if table == "tap_events" else 1
+        blocks = EVENTS[table].blocks
+        return 1 if blocks is None else blocks(self.inputs)
 
-    def count(self, table: str, day: dt.date, block: int) -> int:
-        if table == "tap_events":
-            return tap_events.count(self.cfg, self.taps, day, block)
-        if table == "user_sessions":
-            return user_sessions.build(self.cfg, self.people, day, 1).height
-        return feature_usage.build(self.cfg, self.people, day, 1).height
+    def _rng(self, part: Part) -> np.random.Generator:
+        return stream(self.cfg.seed, *EVENTS[part.table].stream_key(part))
+
+    def same_day(self, part: Part) -> dict[str, pl.DataFrame]:
+        """The same day's partitions of the event tables part's table references, as built (page views: the
+        day's sessions, with their ids)."""
+        first = dict(part.same_day_first)
+        out: dict[str, pl.DataFrame] = {}
+        for key in same_day_parents(TABLES[part.table]):
+            parent = Part(key, part.day, 0, first.get(key, 1), 0)
+            out[key] = EVENTS[key].build(self.cfg, self.inputs, parent, self.same_day(parent), self._rng(parent))
+        return out
 
     def plan(self, tables: tuple[str, ...], start: dt.date | None = None, end: dt.date | None = None) -> Plan:
         """Count every partition of the event range; keep the window's. Refuses a range the id ranges can't hold."""
@@ -101,44 +93,49 @@ class Streams:
         all_spans: dict[str, dict[dt.date, tuple[int, int]]] = {}
         range_rows: dict[str, int] = {}
         window_rows: dict[str, int] = {}
-        for table in tables:
-            first_id, _ = self.cfg.id_range(TABLES[table].id_range_key)
+        starts: dict[str, list[int]] = {}  # per table, its next id at the start of each day of the range
+        for table in _with_same_day_parents(tables):
+            t = TABLES[table]
+            first_id, _ = self.cfg.id_range(t.id_range_key)
             next_id, keep = first_id, []
             spans = all_spans[table] = {}
-            next_session = self.cfg.id_range("user_sessions")[0]
+            starts[table] = []
+            entry = EVENTS[table]
             for i in range(ev.days):
                 day = ev.start_date + dt.timedelta(days=i)
-                sessions, day_first = 0, next_id
+                day_first = next_id
+                starts[table].append(next_id)
+                same_first = tuple((key, starts[key][i]) for key in same_day_parents(t))
                 for block in range(self._blocks(table)):
-                    if table == "page_views":
-                        frame = user_sessions.build(self.cfg, self.people, day, 1)
-                        n, sessions = int(frame["page_views"].sum()), frame.height
-                    else:
-                        n = self.count(table, day, block)
+                    probe = Part(table, day, block, next_id, 0, same_first)
+                    n = entry.count(self.cfg, self.inputs, probe, self.same_day(probe), self._rng(probe))
                     if lo <= day <= hi:
-                        keep.append(Part(table, day, block, next_id, n, next_session))
+                        keep.append(dataclasses.replace(probe, rows=n))
                     next_id += n
-                next_session += sessions
                 if next_id > day_first:
                     spans[day] = (day_first, next_id - day_first)
             parts[table] = keep
             range_rows[table] = next_id - first_id
             window_rows[table] = sum(p.rows for p in keep)
             _check_fits(self.cfg, table, range_rows[table])
-        return Plan((lo, hi), parts, range_rows, window_rows, all_spans)
+        asked = [k for k in parts if k in tables]
+        return Plan((lo, hi), {k: parts[k] for k in asked}, {k: range_rows[k] for k in asked},
+                    {k: window_rows[k] for k in asked}, {k: all_spans[k] for k in asked})
+
+    def day_rows(self, table: str, day: dt.date) -> int:
+        """The rows of table on day, counted from that day's partitions alone (no first id: that takes the
+        prefix sum over every day before)."""
+        same_first = tuple((key, 1) for key in same_day_parents(TABLES[table]))
+        rows = 0
+        for block in range(self._blocks(table)):
+            probe = Part(table, day, block, 0, 0, same_first)
+            rows += EVENTS[table].count(self.cfg, self.inputs, probe, self.same_day(probe), self._rng(probe))
+        return rows
 
     # -- building ----------------------------------------------------------------------------------
     def build(self, part: Part) -> pl.DataFrame:
         cfg, p = self.cfg, part
-        if p.table == "tap_events":
-            frame = tap_events.build(cfg, self.taps, p.day, p.block, p.first_id)
-        elif p.table == "user_sessions":
-            frame = user_sessions.build(cfg, self.people, p.day, p.first_id)
-        elif p.table == "page_views":
-            sessions = user_sessions.build(cfg, self.people, p.day, p.sessions_first_id)
-            frame = page_views.build(cfg, self.people, sessions, p.day, p.first_id)
-        else:
-            frame = feature_usage.build(cfg, self.people, p.day, p.first_id)
+        frame = EVENTS[p.table].build(cfg, self.inputs, p, self.same_day(p), self._rng(p))
         if frame.height != p.rows:  # the plan and the builder disagree: a bug, never user input
             raise AssertionError(f"{p.table} {p.day} block {p.block}: planned {p.rows} rows, built {frame.height}")
         # optional columns NULL at data_quality's rate, from the partition's own stream (tap events have none)
@@ -150,15 +147,23 @@ class Streams:
         return conform(self.build(part), TABLES[part.table])
 
     def parents(self, part: Part, frame: pl.DataFrame) -> checks.Frames:
-        """The frames the partition checks join against: the core entities (as built) and, for page views,
-        the sessions of the same day."""
+        """The frames the partition checks join against: the core entities (as built) and the same day's
+        partitions of the event tables it references (page views: the day's sessions)."""
         frames = dict(self.gen.full)
         frames[part.table] = frame
         frames[checks.PARTITION] = pl.DataFrame({"first_id": [part.first_id], "rows": [part.rows],
                                                  "day": [part.day]})
-        if part.table == "page_views":
-            frames["user_sessions"] = user_sessions.build(self.cfg, self.people, part.day, part.sessions_first_id)
+        frames.update(self.same_day(part))
         return frames
+
+
+def _with_same_day_parents(tables: tuple[str, ...]) -> list[str]:
+    """tables and the event tables they are built from on the same day, parents first (declared order)."""
+    wanted = set(tables)
+    for t in reversed(EVENT_TABLES):  # children after parents, so one pass from the end reaches every parent
+        if t.key in wanted:
+            wanted.update(same_day_parents(t))
+    return [t.key for t in EVENT_TABLES if t.key in wanted]
 
 
 def content_digest(cfg: Config, gen: Generated) -> str:
@@ -167,7 +172,7 @@ def content_digest(cfg: Config, gen: Generated) -> str:
     window is only ever put next to days made the same way."""
     ev = dataclasses.replace(cfg.events, start_date=dt.date.min, end_date=dt.date.min)
     parts = [repr((cfg.seed, ev, cfg.business_hours, cfg.peak_hours, [r.name for r in cfg.roles], cfg.end))]
-    parts += [fingerprint(gen.frames[k], k) for k in ("accounts", "locations", "devices", "users")]
+    parts += [fingerprint(gen.frames[t.key], t.key) for t in ancestors({t.key for t in EVENT_TABLES})]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -202,6 +207,18 @@ def build_checked(streams: Streams, part: Part) -> Built:
     return Built(part, frame, fingerprint(frame, part.table), outcomes, layout)
 
 
+def build_passed(streams: Streams, part: Part) -> Built:
+    """build_checked, refusing a partition that fails a check: what the loader is handed is checked."""
+    built = build_checked(streams, part)
+    bad = [o for o in built.outcomes if not o.passed]
+    if bad:
+        raise ValidationFailed("\n".join(
+            [f"partition {part.table} {part.day} block {part.block} failed its checks; nothing was written:"]
+            + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: {', '.join(map(str, o.sample))}"
+               for o in bad]))
+    return built
+
+
 def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:
     keys = tuple(t.key for t in EVENT_TABLES)
     if not only:
@@ -209,10 +226,14 @@ def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:
     unknown = [t for t in only if t not in keys]
     if unknown:
         raise UsageError(f"--tables: unknown event table {', '.join(unknown)}", hint=f"choose from {', '.join(keys)}")
-    if "page_views" in only or "user_sessions" in only:
-        # page views reference sessions, and their ids follow the sessions': they are replaced together
-        only = ("user_sessions", "page_views", *only)
-    return tuple(k for k in keys if k in only)
+    # a table built from another's same day (page views from sessions) takes its ids from it: replaced together
+    wanted = set(only)
+    while True:
+        linked = {t.key for t in EVENT_TABLES for p in same_day_parents(t) if t.key in wanted or p in wanted}
+        linked |= {p for t in EVENT_TABLES if t.key in wanted for p in same_day_parents(t)}
+        if linked <= wanted:
+            return tuple(k for k in keys if k in wanted)
+        wanted |= linked
 
 
 def iter_parts(plan: Plan) -> Iterator[Part]:

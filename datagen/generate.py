@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datagen.builders import accounts, device_maintenance_logs, devices, locations, subscriptions, users
+from datagen import builders, inputs
 from datagen.builders._common import with_nulls
 from datagen.config import Config
 from datagen.rng import stream
-from datagen.tables import CORE_TABLES, conform
+from datagen.tables import CORE_TABLES, conform, parents_of
 
 
 @dataclass(frozen=True)
@@ -25,27 +25,16 @@ class Generated:
 
 
 def generate(cfg: Config, *, on_table: Callable[[str, int], None] | None = None) -> Generated:
-    """Build the core tables in hierarchical order; each table draws from its own random stream."""
+    """Build the core tables in hierarchical order, each by its registered builder from its declared parents and
+    inputs, drawing from its own random stream."""
     t0 = time.perf_counter()
     full: dict[str, pl.DataFrame] = {}
-
-    def rng(key: str):  # type: ignore[no-untyped-def]
-        return stream(cfg.seed, key)
-
-    steps: list[tuple[str, Callable[[], pl.DataFrame]]] = [
-        ("accounts", lambda: accounts.build(cfg, rng("accounts"))),
-        ("locations", lambda: locations.build(cfg, full["accounts"], rng("locations"))),
-        ("devices", lambda: devices.build(cfg, full["locations"], rng("devices"))),
-        ("users", lambda: users.build(cfg, full["accounts"], rng("users"))),
-        ("subscriptions", lambda: subscriptions.build(cfg, full["accounts"], full["devices"],
-                                                        rng("subscriptions"))),
-        ("device_maintenance_logs", lambda: device_maintenance_logs.build(cfg, full["devices"],
-                                                                          rng("device_maintenance_logs"))),
-    ]
-    for key, build in steps:
-        full[key] = build()
+    for t in CORE_TABLES:
+        entry = builders.CORE[t.key]
+        parents = {key: full[key] for key, _ in parents_of(t)} | inputs.prepare(entry.inputs)
+        full[t.key] = entry.build(cfg, parents, stream(cfg.seed, t.key))
         if on_table is not None:
-            on_table(key, full[key].height)
+            on_table(t.key, full[t.key].height)
     # optional columns NULL at data_quality's rate, in the frames as loaded (the builders above read `full`)
     frames = {t.key: with_nulls(conform(full[t.key], t), t, cfg.optional_null_rate, stream(cfg.seed, t.key, "nulls"))
               for t in CORE_TABLES}

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pgpq
 import polars as pl
 import psycopg
 from psycopg import sql
 
 from datagen import catalog, ddl, manifest_store
+from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER, pgpq_tuples
 from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError, RefusedError
 from datagen.manifest import table_entries
@@ -172,8 +172,6 @@ def _drop_keys_and_truncate(cur: psycopg.Cursor[tuple[object, ...]], schema: str
 
 def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, frame: pl.DataFrame,
           on_progress: Callable[[str, int], None] | None) -> None:
-    arrow = frame.select(table.column_names).to_arrow()
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
     # FREEZE: the table was truncated (or created) in this transaction, so rows are written frozen and
     # all-visible. Without it the first read after the load (the next run's row count, validate, dbt) sets
     # hint bits on every page, which with data checksums (the embedded server's) is a full-page WAL image
@@ -183,16 +181,16 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, fr
         sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names))
     pause = fault_pause(table.key)
     with cur.copy(stmt) as copy:
-        copy.write(encoder.write_header())
-        for batch in arrow.to_batches(max_chunksize=COPY_BATCH_ROWS):
-            copy.write(encoder.write_batch(batch))
+        copy.write(PGCOPY_HEADER)
+        for chunk, rows in pgpq_tuples(frame.select(table.column_names), COPY_BATCH_ROWS):
+            copy.write(chunk)
             if pause:
                 copy.write(b"")
                 time.sleep(pause)
                 pause = 0.0
             if on_progress is not None:
-                on_progress(table.key, batch.num_rows)
-        copy.write(encoder.finish())
+                on_progress(table.key, rows)
+        copy.write(PGCOPY_TRAILER)
 
 
 def fault_pause(table: str) -> float:

@@ -23,13 +23,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pgpq
-import polars as pl
 import psycopg
 from psycopg import sql
 
-from datagen import ddl, events, manifest_store
-from datagen._copy_binary import PackedJson, encode_by_layout
+from datagen import copy_format, ddl, events, manifest_store, readback
+from datagen.builders import Part
 from datagen.catalog import (
     check_columns,
     claim,
@@ -43,18 +41,24 @@ from datagen.catalog import (
     switch_layout,
 )
 from datagen.checks import Outcome
+from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER
 from datagen.db import Target, connect, describe, load_failed, redact
 from datagen.ddl import EVENT_OWNER_COMMENT
-from datagen.errors import DatabaseError, RefusedError, ValidationFailed
+from datagen.errors import DatabaseError, RefusedError
 from datagen.generate import Generated
 from datagen.load import fault_pause
 from datagen.manifest import combine
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, ancestors
+from datagen.tuning import (
+    BUILD_WORKERS,
+    COPY_BATCH_ROWS,
+    COPY_CONNECTIONS,
+    LOADER_JOIN_S,
+    PREFETCH,
+    STAGING_INDEX_WORKERS,
+    STAGING_SORT_MEMORY,
+)
 
-PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
-PGCOPY_TRAILER = b"\xff\xff"
-PREFETCH = 2  # parts built ahead of the one being copied, per loader: enough to hide build time
-DEFAULT_BATCH_ROWS = 65_536  # Arrow batch size for encoding; any value gives the same bytes in the table
 Cursor = psycopg.Cursor[tuple[object, ...]]
 
 
@@ -62,7 +66,7 @@ Cursor = psycopg.Cursor[tuple[object, ...]]
 class Encoded:
     """A partition ready to copy: its tuples and what the summary and manifest need (the frame is gone)."""
 
-    part: events.Part
+    part: Part
     fingerprint: str
     outcomes: list[Outcome]
     body: bytes | memoryview  # binary COPY tuples, no header or trailer
@@ -80,33 +84,20 @@ class EventLoad:
 
 
 def encode(built: events.Built, batch_rows: int, layout: str) -> Encoded:
-    """Binary COPY tuples for a partition stored in layout: numpy by row layout when the builder gave one
-    (packing the contract layout's jsonb column), else pgpq."""
-    t = TABLES[built.part.table]
-    if built.layout is not None:
-        p = t.packed if t.layout_of(layout) == "contract" else None
-        packed = PackedJson(p.column, p.keys, p.after) if p is not None else None
-        return Encoded(built.part, built.fingerprint, built.outcomes,
-                       encode_by_layout(built.frame, built.layout, packed=packed))
-    if t.layout_of(layout) == "contract":  # a packed column needs the builder's row layouts
-        raise AssertionError(f"{t.key}: the contract layout needs the builder's row layouts")
-    arrow = built.frame.to_arrow()
-    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
-    encoder.write_header()
-    chunks = [encoder.write_batch(b) for b in arrow.to_batches(max_chunksize=batch_rows)]
-    chunks.append(encoder.finish())
-    body = b"".join(chunks)
-    return Encoded(built.part, built.fingerprint, built.outcomes, body[:-len(PGCOPY_TRAILER)])
+    """The partition's binary COPY tuples in layout (copy_format.tuples), ready for a loader."""
+    body = copy_format.tuples(built.frame, TABLES[built.part.table], layout, row_layout=built.layout,
+                              batch_rows=batch_rows)
+    return Encoded(built.part, built.fingerprint, built.outcomes, body)
 
 
-def load_days(plan: events.Plan) -> list[list[events.Part]]:
+def load_days(plan: events.Plan) -> list[list[Part]]:
     """The days to load, in plan order (parents first, then by day), each as its parts with rows in block
     order. Parts without rows are left out: nothing to build, check or copy. Loaders take the days in this
     order, and each builds its own day's next parts ahead (_stage_all); the order changes no byte of any
     table, since each part's rows depend only on the part."""
-    days: list[list[events.Part]] = []
+    days: list[list[Part]] = []
     for table in plan.parts:
-        by_day: dict[dt.date, list[events.Part]] = {}
+        by_day: dict[dt.date, list[Part]] = {}
         for p in plan.parts[table]:
             if p.rows:
                 by_day.setdefault(p.day, []).append(p)
@@ -126,7 +117,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     try:
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
-                _check_parents(cur, schema, gen, set(plan.parts))
+                _check_parents(cur, target, schema, gen, set(plan.parts))
             present = relations(cur, schema, [TABLES[t].name for t in plan.parts])
             replaced = 0
             switched: list[str] = []
@@ -156,7 +147,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     return replaced
 
 
-def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -> None:
+def _check_parents(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str]) -> None:
     """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
     derived_from; for tap events accounts, locations and devices) must hold what this config and seed
     generate: events join them."""
@@ -165,21 +156,14 @@ def _check_parents(cur: Cursor, schema: str, gen: Generated, tables: set[str]) -
     if missing:
         raise RefusedError(f"schema {schema} has no {', '.join(missing)}: events reference the core entities; "
                            "nothing was changed", hint="run `just generate` first (same --config and --schema)")
-    for t in ancestors(tables):
+    parents = ancestors(tables)
+    for t in parents:
         check_columns(cur, schema, t)
-        keys = [c for c in (t.primary_key, *(fk.column for fk in t.foreign_keys), "created_at") if c]
-        if t.key == "devices":
-            keys.append("last_seen_at")
-        cur.execute(sql.SQL("SELECT {} FROM {}.{} ORDER BY 1").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in keys), sql.Identifier(schema), sql.Identifier(t.name)))
-        db = pl.DataFrame(cur.fetchall(), schema={c: t.polars_schema[c] for c in keys}, orient="row")
-        ours = gen.frames[t.key].select(keys).sort(t.primary_key)
-        if not db.equals(ours):
-            raise RefusedError(
-                f"{schema}.{t.name} does not hold the {t.key} this config and seed generate "
-                f"({db.height:,} rows there, {ours.height:,} here): events would not match their parents; "
-                "nothing was changed",
-                hint="run `just generate` with the same --config first, then `just generate-events`")
+    for key, (have, want) in readback.mismatched(target, schema, {t.key: gen.frames[t.key] for t in parents}).items():
+        raise RefusedError(
+            f"{schema}.{TABLES[key].name} does not hold the {key} this config and seed generate (fingerprint "
+            f"{have}, this config {want}): events would not match their parents; nothing was changed",
+            hint="run `just generate` with the same --config first, then `just generate-events`")
 
 
 def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool,
@@ -212,9 +196,6 @@ def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, fu
     return sorted(n for n in existing if n in window)
 
 
-DEFAULT_CONNECTIONS = 2  # parallel COPY streams: PostgreSQL ingests one stream per backend, one core each
-
-
 @dataclass
 class _Unit:
     """One day of one table, built part by part and streamed by one loader connection into its own staging
@@ -225,7 +206,7 @@ class _Unit:
     first_id: int
     planned_rows: int  # the day's rows in the plan: the partition is [first_id, first_id + planned_rows)
     digest: str  # events.content_digest, recorded as the partition's comment
-    parts: list[events.Part]
+    parts: list[Part]
     layout: str  # events.tap_events.layout
     rows: int = 0
     fingerprints: list[str] = field(default_factory=list)
@@ -242,11 +223,11 @@ class _Stopped(Exception):
     """Another loader failed: this one rolls its day back and stops."""
 
 
-Make = Callable[[events.Part], Encoded]
+Make = Callable[[Part], Encoded]
 
 
 def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, schema: str, full_range: bool,
-                workers: int = 1, connections: int = DEFAULT_CONNECTIONS, batch_rows: int = DEFAULT_BATCH_ROWS,
+                workers: int = BUILD_WORKERS, connections: int = COPY_CONNECTIONS, batch_rows: int = COPY_BATCH_ROWS,
                 on_progress: Callable[[str, int], None] | None = None,
                 make: Make | None = None,
                 replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
@@ -281,7 +262,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:
-                    _check_parents(cur, schema, streams.gen, set(plan.parts))
+                    _check_parents(cur, target, schema, streams.gen, set(plan.parts))
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest,
                                 layout=layout)
@@ -321,11 +302,11 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     return result
 
 
-def _make(streams: events.Streams, batch_rows: int, part: events.Part) -> Encoded:
-    return encode(events.build_checked(streams, part), batch_rows, streams.cfg.events.tap_layout)
+def _make(streams: events.Streams, batch_rows: int, part: Part) -> Encoded:
+    return encode(events.build_passed(streams, part), batch_rows, streams.cfg.events.tap_layout)
 
 
-def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.Part]], plan: events.Plan,
+def _stage_all(target: Target, schema: str, make: Make, days: list[list[Part]], plan: events.Plan,
                result: EventLoad, connections: int, workers: int, on_progress: Callable[[str, int], None] | None,
                digest: str, layout: str, *, core_keys: bool = True) -> list[_Unit]:
     """Stream every day of every table into a committed staging table. `connections` loader threads each keep
@@ -346,7 +327,7 @@ def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.P
     stop = threading.Event()
     lock = threading.Lock()
 
-    def copied(part: events.Part) -> None:
+    def copied(part: Part) -> None:
         with lock:
             result.rows[part.table] += part.rows
             if on_progress is not None:
@@ -366,7 +347,7 @@ def _stage_all(target: Target, schema: str, make: Make, days: list[list[events.P
             started.append(th)
         for th in loaders:
             while th.is_alive():
-                th.join(timeout=0.2)  # a short wait keeps Ctrl-C responsive
+                th.join(timeout=LOADER_JOIN_S)  # a short wait keeps Ctrl-C responsive
     finally:
         stop.set()  # after a failure or an interrupt: the other loaders roll their days back
         for th in started:
@@ -391,7 +372,7 @@ def _prefetch(pool: ThreadPoolExecutor, make: Make, unit: _Unit | None, ahead: d
 
 
 def _loader(target: Target, schema: str, work: queue.Queue[_Unit | None], pool: ThreadPoolExecutor, make: Make,
-            stop: threading.Event, copied: Callable[[events.Part], None], core_keys: bool) -> None:
+            stop: threading.Event, copied: Callable[[Part], None], core_keys: bool) -> None:
     """Load days from the work queue on one connection until it is empty; stop at the first failure anywhere."""
     conn: psycopg.Connection[tuple[object, ...]] | None = None
     unit = work.get()
@@ -429,7 +410,7 @@ def _take_next(work: queue.Queue[_Unit | None], pool: ThreadPoolExecutor, make: 
 
 def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: _Unit,
                ahead: deque[Future[Encoded]], pool: ThreadPoolExecutor, make: Make, stop: threading.Event,
-               copied: Callable[[events.Part], None], after_copy: Callable[[], None], *,
+               copied: Callable[[Part], None], after_copy: Callable[[], None], *,
                core_keys: bool = True) -> None:
     """COPY one day into its staging table, then add its primary key and foreign keys into the core tables
     (so ATTACH later only links them: no scan, no second validation), and commit. Without core_keys the
@@ -440,8 +421,9 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
     with conn.transaction(), conn.cursor() as cur:
         # a bigger sort budget keeps the primary-key build in memory; no parallel index workers, since the
         # loaders already keep every core busy
-        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+        cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(STAGING_SORT_MEMORY)))
+        cur.execute(sql.SQL("SET LOCAL max_parallel_maintenance_workers = {}").format(
+            sql.Literal(STAGING_INDEX_WORKERS)))
         # from the declaration, not LIKE the parent: a run that switches layouts stages the new one
         columns = t.stored_columns(unit.layout)
         cur.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, stg, sql.SQL(", ").join(
@@ -464,14 +446,7 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
                 _prefetch(pool, make, unit, ahead)
                 if stop.is_set():
                     raise _Stopped()
-                part = enc.part
-                bad = [o for o in enc.outcomes if not o.passed]
-                if bad:
-                    raise ValidationFailed("\n".join(
-                        [f"partition {part.table} {part.day} block {part.block} failed its checks; "
-                         "nothing was written:"]
-                        + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: "
-                           f"{', '.join(map(str, o.sample))}" for o in bad]))
+                part = enc.part  # checked by the build (events.build_passed): a failing part never gets here
                 copy.write(enc.body)
                 unit.rows += part.rows
                 unit.fingerprints.append(enc.fingerprint)

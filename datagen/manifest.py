@@ -11,7 +11,7 @@ import polars as pl
 
 from datagen._hash import mix_for_fingerprints
 from datagen.errors import OutputError
-from datagen.tables import TABLES
+from datagen.tables import TABLES, cast_to_declared
 
 MANIFEST_VERSION = 2  # 2: the fingerprint's second sum is a mix of the row hash, not a second hash
 # A fixed seed for polars' row hash: the fingerprint is only meaningful with the locked polars version.
@@ -22,10 +22,7 @@ def fingerprint(frame: pl.DataFrame, table: str) -> str:
     """Order-independent content hash of a table's declared columns: row count plus two 64-bit sums, of the row
     hashes and of a mix of them (_hash.mix_for_fingerprints; one hashing pass, and the second sum is not linear
     in the first)."""
-    cols = TABLES[table].column_names
-    schema = TABLES[table].polars_schema
-    conformed = frame.select([pl.col(c) if frame.schema[c] == schema[c] else pl.col(c).cast(schema[c]) for c in cols])
-    h1 = conformed.hash_rows(seed=_HASH_SEED).to_numpy()
+    h1 = cast_to_declared(frame, TABLES[table]).hash_rows(seed=_HASH_SEED).to_numpy()
     h2 = mix_for_fingerprints(h1)
     # uint64 sums wrap around on overflow, which is what we want: a sum modulo 2**64
     s1 = int(np.sum(h1, dtype=np.uint64)) if h1.size else 0

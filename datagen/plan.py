@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from datagen.config import Config, CountShape
+from datagen.tables import CORE_TABLES
 
 # The legacy runbook's promised counts, shown beside ours so the difference is visible.
 RUNBOOK_EXPECTED = {"accounts": 150, "locations": 800, "devices": 25_000, "users": 5_000, "subscriptions": 180}
@@ -60,5 +61,7 @@ def make_plan(cfg: Config, planned: dict[str, int]) -> list[PlanRow]:
     lo["device_maintenance_logs"] = 0
     visits = (cfg.end_date - cfg.start_date).days // cfg.maintenance_interval_days + 1
     hi["device_maintenance_logs"] = hi["devices"] * visits
-    return [PlanRow(t, RUNBOOK_EXPECTED.get(t), exp[t], lo[t], hi[t], planned.get(t, 0), cfg.id_range(t))
-            for t in ("accounts", "locations", "devices", "users", "subscriptions", "device_maintenance_logs")]
+    # a table with no count model here is bounded by its id range alone
+    return [PlanRow(t.key, RUNBOOK_EXPECTED.get(t.key), exp.get(t.key, float("nan")), lo.get(t.key, 0),
+                    hi.get(t.key, cfg.id_range(t.id_range_key)[1] - cfg.id_range(t.id_range_key)[0] + 1),
+                    planned.get(t.key, 0), cfg.id_range(t.id_range_key)) for t in CORE_TABLES]

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from datagen.db import Target, describe, redact
 from datagen.errors import DatabaseError
-from datagen.tables import DEFAULT_LAYOUT, Column, Table
+from datagen.tables import DEFAULT_LAYOUT, Column, Table, cast_to_declared
 
 Connection = Any  # adbc_driver_postgresql.dbapi.Connection (the driver ships no type hints)
 
@@ -113,10 +113,8 @@ def read(conn: Connection, schema: str, table: Table, relation: str | None = Non
     arrow = pa.Table.from_batches(batches) if batches else None
     frame = pl.from_arrow(arrow) if arrow is not None else pl.DataFrame(schema=table.polars_schema)
     assert isinstance(frame, pl.DataFrame)
-    schema_ = table.polars_schema
     try:
-        return frame.select([pl.col(c) if frame.schema[c] == schema_[c] else pl.col(c).cast(schema_[c])
-                             for c in table.column_names])
+        return cast_to_declared(frame, table)
     except pl.exceptions.PolarsError as exc:  # someone changed a column's type: say which table
         raise DatabaseError(f"{schema}.{relation or table.name} does not read back as datagen declares it "
                             f"({str(exc).strip().splitlines()[0]})",
@@ -133,4 +131,19 @@ def with_hidden(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
                  .rename({"customer_id": "id"}))
         out["accounts"] = out["accounts"].join(churn, on="id", how="left", maintain_order="left").with_columns(
             _churn_at=pl.when(pl.col("status") == "churned").then(pl.col("_churn_at")))
+    return out
+
+
+def mismatched(target: Target, schema: str, frames: dict[str, pl.DataFrame]) -> dict[str, tuple[str, str]]:
+    """The tables of frames whose rows in schema differ from the frame: key -> (fingerprint there, here). The one
+    way a stage asks whether the parents it builds on hold what this config generates."""
+    from datagen.manifest import fingerprint
+    from datagen.tables import TABLES
+
+    out: dict[str, tuple[str, str]] = {}
+    with connect(target) as conn:
+        for key, frame in frames.items():
+            have, want = fingerprint(read(conn, schema, TABLES[key]), key), fingerprint(frame, key)
+            if have != want:
+                out[key] = (have, want)
     return out

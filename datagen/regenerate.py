@@ -23,7 +23,6 @@ from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, RefusedError, UsageError
 from datagen.generate import Generated
 from datagen.load import existing_rows
-from datagen.manifest import fingerprint
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
 
 
@@ -94,17 +93,17 @@ def _check_parents(cfg: Config, gen: Generated, target: Target, schema: str, why
             if parent not in why and not TABLES[parent].partitioned:
                 needed.setdefault(parent, reason)
     asked = ",".join(only)
-    with readback.connect(target) as conn:
-        for parent, reason in needed.items():
-            fix = f"`just generate --only {parent},{asked}` (or `just generate` for everything)"
-            if not counts.get(parent):
-                raise RefusedError(
-                    f"--only {asked}: {reason}, and schema {schema} has no {TABLES[parent].name} rows; "
-                    "nothing was changed", hint=f"load it first: {fix}")
-            have = fingerprint(readback.read(conn, schema, TABLES[parent]), parent)
-            want = fingerprint(gen.frames[parent], parent)
-            if have != want:
-                raise RefusedError(
-                    f"--only {asked}: {reason}, but {schema}.{TABLES[parent].name} is not what this config "
-                    f"generates (fingerprint {have}, this config {want}), so the new rows would not fit it; "
-                    "nothing was changed", hint=f"regenerate it too: {fix}")
+    for parent, reason in needed.items():
+        if not counts.get(parent):
+            raise RefusedError(
+                f"--only {asked}: {reason}, and schema {schema} has no {TABLES[parent].name} rows; "
+                "nothing was changed", hint=f"load it first: {_fix(parent, asked)}")
+    for parent, (have, want) in readback.mismatched(target, schema, {k: gen.frames[k] for k in needed}).items():
+        raise RefusedError(
+            f"--only {asked}: {needed[parent]}, but {schema}.{TABLES[parent].name} is not what this config "
+            f"generates (fingerprint {have}, this config {want}), so the new rows would not fit it; "
+            "nothing was changed", hint=f"regenerate it too: {_fix(parent, asked)}")
+
+
+def _fix(parent: str, asked: str) -> str:
+    return f"`just generate --only {parent},{asked}` (or `just generate` for everything)"

@@ -497,6 +497,22 @@ def parents_of(t: Table, *, derived: bool = True) -> list[tuple[str, str]]:
     return [(k, w) for i, (k, w) in enumerate(out) if k != t.key and k not in [o[0] for o in out[:i]]]
 
 
+def same_day_parents(t: Table) -> list[str]:
+    """The event tables t references: a partition of t is built from, and checked against, their same day."""
+    return [fk.parent for fk in t.foreign_keys if t.partitioned and TABLES[fk.parent].partitioned]
+
+
+def same_day_groups() -> list[tuple[str, ...]]:
+    """The event tables in groups that are read and built a day at a time together (a table with the same-day
+    parents it references), in declared order."""
+    groups: list[list[str]] = []
+    for t in EVENT_TABLES:
+        linked = [g for g in groups if set(g) & set(same_day_parents(t))]
+        merged = [k for g in linked for k in g] + [t.key]
+        groups = [g for g in groups if g not in linked] + [merged]
+    return sorted((tuple(g) for g in groups), key=lambda g: [t.key for t in EVENT_TABLES].index(g[0]))
+
+
 def dependency_closure(keys: set[str], *, derived: bool = True) -> dict[str, str]:
     """keys and every table that depends on them, in load order (parents first): table -> why it is included."""
     why: dict[str, str] = {k: "asked for" for k in keys}
@@ -533,4 +549,11 @@ def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     missing = [c for c in table.column_names if c not in frame.columns]
     if missing:
         raise KeyError(f"{table.key}: builder did not produce columns {missing}")
-    return frame.select([pl.col(c.name).cast(c.dtype) for c in table.columns])
+    return cast_to_declared(frame, table)
+
+
+def cast_to_declared(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """The declared columns in declared order, each cast to its declared dtype unless it has it already: the one
+    cast to the declarations (conform, readback, fingerprints). A cast that fails raises polars' error."""
+    return frame.select([pl.col(c.name) if frame.schema[c.name] == c.dtype else pl.col(c.name).cast(c.dtype)
+                         for c in table.columns])

@@ -32,7 +32,7 @@ READ_CONNECTIONS = 2
 # hash table.
 DENSE_MAX_KEY = 1 << 24
 
-# --- encoding (_copy_binary) ---------------------------------------------------------------------------------
+# --- encoding (copy_format) ----------------------------------------------------------------------------------
 
 # A packed jsonb number's texts come from a table over the partition's value range when the range is narrower
 # than this (and than the row count), else they are rendered row by row: caps the table's memory.

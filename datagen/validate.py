@@ -29,9 +29,8 @@ from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
 from datagen.manifest import fingerprint, read_manifest
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
-
-DEFAULT_CONNECTIONS = 2  # partitions read at once: one PostgreSQL backend (one core) each
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors, same_day_groups, same_day_parents
+from datagen.tuning import READ_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ class Options:
     manifest_path: Path | None  # --manifest: compare with this JSON file instead of the schema's manifest table
     tables: tuple[str, ...] | None
     checks: tuple[str, ...] | None  # fnmatch patterns
-    connections: int = DEFAULT_CONNECTIONS
+    connections: int = READ_CONNECTIONS
 
 
 def selected(name: str, patterns: tuple[str, ...] | None) -> bool:
@@ -254,18 +253,17 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         f.add(len(diffs), diffs, time.perf_counter() - tc)
 
     # -- event tables: partition by partition ---------------------------------------------------------
-    ev_keys = [t.key for t in EVENT_TABLES if t.key in partitions
-               and (t.key in wanted or (t.key == "user_sessions" and "page_views" in wanted))]
+    ev_keys = [t.key for t in EVENT_TABLES if t.key in partitions  # with the same-day parents of those asked for
+               and (t.key in wanted or any(t.key in same_day_parents(TABLES[k]) for k in wanted))]
     seen: dict[str, dict[str, tuple[int | None, int, str]]] = {t.key: {} for t in EVENT_TABLES}
     rows_read, read_s = 0, 0.0
-    if ev_keys and all(k in core for k in ("accounts", "locations", "devices", "users")):
-        streams = events.Streams(cfg, generate(cfg))
-        plan = streams.plan(tuple(t.key for t in EVENT_TABLES if t.key in partitions))
+    if ev_keys and all(t.key in core for t in ancestors({t.key for t in EVENT_TABLES})):
         units = _units(partitions, ev_keys)
+        spans = _expected_spans(events.Streams(cfg, generate(cfg)), units, man_events)
         if on_total:
-            on_total(sum(plan.all_spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
+            on_total(sum(spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
         tr = time.perf_counter()
-        for result in _read_partitions(target, opts, cfg, frames, plan, partitions, layouts, units, on_progress):
+        for result in _read_partitions(target, opts, cfg, frames, spans, partitions, layouts, units, on_progress):
             rows_read += result.rows
             key = result.key
             states[key].rows = (states[key].rows or 0) + result.rows
@@ -347,11 +345,40 @@ def _units(partitions: dict[str, list[str]], keys: list[str]) -> list[Unit]:
     """What one connection reads at a time: one day of a table; a day's sessions and page views together
     (page views join the sessions of their day). Partitions not named like datagen's are not read."""
     out: list[Unit] = []
-    for group in (("tap_events",), ("user_sessions", "page_views"), ("feature_usage",)):
+    for group in same_day_groups():
         members = tuple(k for k in group if k in keys)
         days = {TABLES[k].day_of(n) for k in members for n in partitions.get(k, [])}
         out += [(day, members) for day in days if day is not None]
     return sorted(out)
+
+
+Spans = dict[str, dict[dt.date, tuple[int, int]]]  # per table, per day: (first id, rows) the partition should hold
+
+
+def _expected_spans(streams: events.Streams, units: list[Unit], man_events: dict[str, Any]) -> Spans:
+    """What each partition read should hold: its rows re-planned for its day alone (the plan is the independent
+    expectation) and its first id from the manifest, which records every partition's span. Only a table with a
+    day the manifest does not list has its whole range planned, to learn the first ids the prefix sums give.
+    Days outside events.range, and days planned empty, get no span."""
+    ev = streams.cfg.events
+    spans: Spans = {k: {} for _, keys in units for k in keys}
+    unlisted: set[str] = set()
+    for day, keys in units:
+        if not ev.start_date <= day <= ev.end_date:
+            continue
+        for key in keys:
+            rows = streams.day_rows(key, day)
+            listed = ((man_events.get(key) or {}).get("partitions") or {}).get(day.isoformat()) or {}
+            if rows and listed.get("first_id") is not None:
+                spans[key][day] = (int(listed["first_id"]), rows)
+            elif rows:
+                unlisted.add(key)
+    if unlisted:
+        plan = streams.plan(tuple(t.key for t in EVENT_TABLES if t.key in unlisted))
+        for key in unlisted:
+            spans[key] = {day: plan.all_spans[key][day] for day, keys in units
+                          if key in keys and day in plan.all_spans[key]}
+    return spans
 
 
 @dataclass(frozen=True)
@@ -366,7 +393,7 @@ class PartResult:
     malformed: tuple[int, int | None, float] | None = None  # STORAGE_RULES: rows, the first one's id, seconds
 
 
-def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, plan: events.Plan,
+def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, spans: Spans,
                      partitions: dict[str, list[str]], layouts: dict[str, str], units: list[Unit],
                      on_progress: Callable[[int], None] | None) -> Iterator[PartResult]:
     """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each);
@@ -394,7 +421,7 @@ def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Fr
                 continue
             frame = readback.read(connection(), opts.schema, t, name, layouts[key])
             frames[key] = frame
-            span = plan.all_spans[key].get(day)
+            span = spans[key].get(day)
             outcomes: list[checks.Outcome] = []
             if span is not None:
                 frames[checks.PARTITION] = pl.DataFrame({"first_id": [span[0]], "rows": [span[1]], "day": [day]})

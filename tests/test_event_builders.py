@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from datagen import events, load_events
-from datagen.builders import feature_usage, page_views, tap_events
+from datagen import copy_format, events, load_events
+from datagen.builders import Part, feature_usage, page_views, tap_events
 from datagen.config import Config, parse_config
 from datagen.generate import Generated, generate
 from tests.fix_db import built_event_fingerprints
@@ -137,7 +137,7 @@ def test_random_configs_give_partitions_that_pass_their_checks(raw: dict[str, An
 def test_encoder_refuses_rows_that_break_the_layout_contract() -> None:
     import numpy as np
 
-    from datagen._copy_binary import encode_by_layout
+    from datagen.copy_format import encode_by_layout
 
     same = np.zeros(2, dtype=np.int32)
     ok = pl.DataFrame({"a": pl.Series([1, 2], dtype=pl.Int32), "s": ["x", "x"]})
@@ -155,7 +155,7 @@ def test_layout_encoder_writes_the_bytes_pgpq_writes_for_the_same_rows(streams: 
     import numpy as np
     import pgpq
 
-    from datagen._copy_binary import encode_by_layout
+    from datagen.copy_format import encode_by_layout
 
     part = max(whole.parts["tap_events"], key=lambda p: p.rows)
     built = events.build_checked(streams, part)
@@ -165,7 +165,7 @@ def test_layout_encoder_writes_the_bytes_pgpq_writes_for_the_same_rows(streams: 
     arrow = built.frame[np.argsort(built.layout, kind="stable")].to_arrow()
     enc = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
     theirs = enc.write_header() + b"".join(enc.write_batch(b) for b in arrow.to_batches()) + enc.finish()
-    assert ours == theirs[len(load_events.PGCOPY_HEADER):-len(load_events.PGCOPY_TRAILER)]
+    assert ours == theirs[len(copy_format.PGCOPY_HEADER):-len(copy_format.PGCOPY_TRAILER)]
 
 
 def test_sessions_and_page_views_are_always_selected_together() -> None:
@@ -182,16 +182,17 @@ def test_reports_follow_each_roles_working_days(raw_config: dict[str, Any]) -> N
     cfg = parse_config(raw)
     streams = events.Streams(cfg, generate(cfg))
     monday, tuesday = dt.date(2025, 6, 23), dt.date(2025, 6, 24)
-    names = {d: set(feature_usage.build(cfg, streams.people, d, 1)["feature_name"]) for d in (monday, tuesday)}
+    plan = streams.plan(("feature_usage",), monday, tuesday)
+    names = {p.day: set(streams.build(p)["feature_name"]) for p in plan.parts["feature_usage"]}
     assert "weekly_report" not in names[monday] and "weekly_report" in names[tuesday]
 
 
 @st.composite
 def plans(draw: st.DrawFn) -> events.Plan:
     """A plan of 1-3 tables, each 1-6 days of 1-4 parts of 0-5 rows (ids are not looked at)."""
-    parts: dict[str, list[events.Part]] = {}
+    parts: dict[str, list[Part]] = {}
     for t in ["tap_events", "user_sessions", "page_views"][:draw(st.integers(1, 3))]:
-        parts[t] = [events.Part(t, dt.date(2025, 1, 1) + dt.timedelta(days=d), b, 0, draw(st.integers(0, 5)))
+        parts[t] = [Part(t, dt.date(2025, 1, 1) + dt.timedelta(days=d), b, 0, draw(st.integers(0, 5)))
                     for d in range(draw(st.integers(1, 6))) for b in range(draw(st.integers(1, 4)))]
     day0 = dt.date(2025, 1, 1)
     return events.Plan((day0, day0), parts, {}, {}, {})
@@ -211,7 +212,7 @@ def test_load_days_are_the_parts_with_rows_grouped_by_day_in_plan_order(plan: ev
 def test_render_decimal_writes_each_number_right_aligned_with_its_decimals(values: list[int], decimals: int) -> None:
     from decimal import Decimal
 
-    from datagen._copy_binary import render_decimal
+    from datagen.copy_format import render_decimal
 
     out = render_decimal(np.array(values, dtype=np.int64), decimals)
     width = out.dtype.itemsize
@@ -222,7 +223,7 @@ def test_render_decimal_writes_each_number_right_aligned_with_its_decimals(value
 
 
 def test_packed_values_must_read_back_exactly() -> None:
-    from datagen._copy_binary import _scaled
+    from datagen.copy_format import _scaled
 
     ok = pl.Series("t", [3.5, -0.1, 12.3], dtype=pl.Float32)
     assert _scaled(ok, 1).tolist() == [35, -1, 123]

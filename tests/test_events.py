@@ -255,7 +255,7 @@ def test_tables_declare_partitioned_events() -> None:
 
 
 def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Path) -> None:
-    from datagen import events, load_events, readback
+    from datagen import copy_format, events, load_events, readback
     from datagen.db import Target
     from tests.fix_db import create_core_tables
 
@@ -279,9 +279,7 @@ def test_numpy_encoder_loads_what_pgpq_loads(db_url: str, schema: str, small: Pa
                 sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns)))
             with conn.cursor().copy(sql.SQL("COPY {}.{} FROM STDIN (FORMAT BINARY)").format(
                     s, sql.Identifier(name))) as copy:
-                copy.write(load_events.PGCOPY_HEADER)
-                copy.write(body)
-                copy.write(load_events.PGCOPY_TRAILER)
+                copy_format.write_copy(copy, [body])
         with readback.connect(Target(db_url, "test")) as rconn:
             for name, layout in (("fast", "typed"), ("slow", "typed"), ("packed", "contract")):
                 fingerprints.append(fingerprint(readback.read(rconn, schema, t, name, layout), "tap_events"))
@@ -371,3 +369,30 @@ def test_a_legacy_event_table_in_the_way_is_refused(db_env: str, schema: str, sm
     err = capsys.readouterr().err
     assert "app_database_tap_events is in the way" in err and "nothing was changed" in err
     assert q(db_env, "SELECT count(*) FROM {s}.app_database_tap_events", schema) == 1
+
+
+def test_a_partition_that_fails_its_checks_is_never_copied(db_env: str, loaded: str, small: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The build pipeline checks each part and hands the loader only parts that pass: one bad day stops the run
+    before its swap, naming the partition and the check, and every table keeps what it held."""
+    import dataclasses
+    import datetime as dt
+
+    from datagen import builders
+
+    before = event_fingerprints(db_env, loaded)
+    good = builders.EVENTS["feature_usage"]
+    bad_day = dt.date.fromisoformat(DAYS[2])
+
+    def shifted(*args: Any) -> pl.DataFrame:  # ids off by one on one day: a builder bug
+        frame = good.build(*args)
+        return frame.with_columns(pl.col("usage_id") + 1) if args[2].day == bad_day else frame
+
+    monkeypatch.setitem(builders.EVENTS, "feature_usage", dataclasses.replace(good, build=shifted))
+    capsys.readouterr()
+    assert run("generate-events", "--config", str(small), "--schema", loaded, "--yes") == 1
+    err = capsys.readouterr().err
+    assert f"partition feature_usage {DAYS[2]} block 0 failed its checks; nothing was written" in err
+    assert "feature_usage.ids_continuous" in err
+    assert event_fingerprints(db_env, loaded) == before

@@ -218,6 +218,43 @@ def test_validate_without_a_manifest_warns_and_skips_only_the_comparison(
     assert skipped == {n for n, _ in validate.catalogue_names() if n.endswith(".matches_manifest")}
 
 
+def test_validate_counts_only_the_days_it_reads_and_plans_the_range_only_without_a_manifest(
+        db_env: str, schema: str, small_loaded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datagen import events
+
+    counted: list[tuple[str, str]] = []
+    planned: list[tuple[str, ...]] = []
+    day_rows, plan = events.Streams.day_rows, events.Streams.plan
+
+    def count_day(self: events.Streams, table: str, day: Any) -> int:
+        counted.append((table, day.isoformat()))
+        return day_rows(self, table, day)
+
+    def plan_all(self: events.Streams, tables: tuple[str, ...], *a: Any) -> events.Plan:
+        planned.append(tables)
+        return plan(self, tables, *a)
+
+    monkeypatch.setattr(events.Streams, "day_rows", count_day)
+    monkeypatch.setattr(events.Streams, "plan", plan_all)
+    code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
+    assert code == 0 and planned == []  # the manifest holds every first id: nothing is planned
+    assert sorted(counted) == [("tap_events", d) for d in DAYS]  # each day read is counted once, alone
+    # the checks still hold the day to it: a day that lost its first row fails ids_continuous
+    part = f"{{s}}.app_database_tap_events_p{DAYS[1].replace('-', '')}"
+    execute(db_env, schema, f"DELETE FROM {part} WHERE id = (SELECT min(id) FROM {part})")
+    code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
+    failed = {c["name"] for c in rep["checks"] if c["status"] == "FAIL"}
+    assert code == 1 and "tap_events.ids_continuous" in failed
+    monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))
+    execute(db_env, schema, "DROP TABLE {s}._datagen_manifest")
+    counted.clear()
+    code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
+    assert planned == [("tap_events",)]  # no manifest: the first ids come from planning the range
+    failed = {c["name"] for c in rep["checks"] if c["status"] == "FAIL"}
+    assert code == 1 and "tap_events.ids_continuous" in failed
+
+
 def test_validate_usage_and_connection_errors_exit_2(db_env: str, schema: str, small_loaded: list[str], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

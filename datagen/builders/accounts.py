@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -32,8 +34,9 @@ SIZE_BUSINESS_TYPE = {"small": "business", "medium": "professional", "large": "p
                       "enterprise": "enterprise"}
 
 
-def build(cfg: Config, rng: np.random.Generator) -> pl.DataFrame:
-    """One row per account, plus internal columns (_trial_start, _trial_end, _churn_at) for children."""
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
+    """One row per account, plus internal columns (_trial_start, _trial_end, _churn_at) for children. The root: no
+    parents."""
     per_size = cfg.accounts_per_size()
     size_idx = np.repeat(np.arange(len(cfg.sizes)), [per_size[s.name] for s in cfg.sizes])
     n = int(size_idx.shape[0])

@@ -10,6 +10,8 @@ ones due in the last month) have not happened yet and are left out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -32,7 +34,8 @@ TECHNICIANS = 60
 HEALTH_FLOOR = 0.05  # emergency weight = 1 - health + floor: even a device in perfect health can break
 
 
-def build(cfg: Config, devices: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
+    devices = parents["devices"]
     installed = devices["created_at"].dt.epoch("s").to_numpy()
     end = epoch(cfg.end)
     interval = cfg.maintenance_interval_days * DAY

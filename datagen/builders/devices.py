@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -52,8 +54,9 @@ def fleet_growth(cfg: Config, account: npt.NDArray[np.int64], ids: npt.NDArray[n
     return out
 
 
-def build(cfg: Config, locations: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
     """Expand locations by expected_device_count."""
+    locations = parents["locations"]
     per_location = locations["expected_device_count"].to_numpy().astype(np.int64)
     n = int(per_location.sum())
     ids = allocate_ids(cfg, "devices", n)

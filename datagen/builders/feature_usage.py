@@ -8,14 +8,15 @@ premium, pro). A partition is one day; its stream is keyed by (seed, feature_usa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
 
 from datagen.builders._common import labels, to_datetime
-from datagen.builders._people import People, at_work
+from datagen.builders._people import at_work
+from datagen.builders._protocol import EventInputs, Part
 from datagen.config import Config
-from datagen.rng import stream
 
 DASHBOARD = "standard_dashboard"  # daily views per role from events.feature_usage.dashboard_views_per_day
 # admins and managers, report_generation: on their first working day of the week and of the month
@@ -37,9 +38,10 @@ FEATURES: tuple[tuple[str, tuple[str, ...], float, int], ...] = (
 NAMES = (DASHBOARD, WEEKLY_REPORT, MONTHLY_REPORT, API, *(f[0] for f in FEATURES))
 
 
-def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame:
+def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> pl.DataFrame:
     """The day's usage rows, ids first_id, first_id + 1, ... ordered by user, then feature."""
-    rng = stream(cfg.seed, "feature_usage", day.isoformat())
+    ppl, day, first_id = inputs.people, part.day, part.first_id
     rows, lo, hi = at_work(cfg, ppl, day)
     m = rows.size
     role = ppl.role[rows]
@@ -94,3 +96,9 @@ def _first_working_day(day: dt.date, weekdays: tuple[int, ...]) -> bool:
     while first.weekday() not in weekdays:
         first += dt.timedelta(days=1)
     return day == first
+
+
+def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> int:
+    """The partition's rows: what build makes (cheap enough to build twice)."""
+    return build(cfg, inputs, part, same_day, rng).height

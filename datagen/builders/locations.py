@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
-from datagen._vocab import us_cities, words, zip_prefixes
+from datagen._vocab import words, zip_prefixes
 from datagen.builders._common import (
     after,
     allocate_ids,
@@ -25,8 +27,10 @@ COORD_JITTER_DEG = 0.03  # ~3 km: venues spread around the city centre
 SEATS_PER_DEVICE = (6, 15)
 
 
-def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-    """Expand accounts by their location_count; draws each location's device count (expected_device_count)."""
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
+    """Expand accounts by their location_count; draws each location's device count (expected_device_count).
+    Places come from the us_cities input."""
+    accounts = parents["accounts"]
     per_account = accounts["location_count"].to_numpy().astype(np.int64)
     n = int(per_account.sum())
     ids = allocate_ids(cfg, "locations", n)
@@ -57,7 +61,7 @@ def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.D
     for k, reg in enumerate(cfg.regions):
         mask = region == k
         states[mask] = np.array(reg.states, dtype=object)[np.floor(state_u[mask] * len(reg.states)).astype(int)]
-    cities = us_cities()
+    cities = parents["us_cities"]
     city_row = np.zeros(n, dtype=np.int64)
     city_u = rng.random(n)
     for st in sorted({s for r in cfg.regions for s in r.states}):

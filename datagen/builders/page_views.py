@@ -8,7 +8,7 @@ midnight). Its stream is keyed by (seed, page_views, day); the count is the sess
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -16,8 +16,8 @@ import polars as pl
 
 from datagen.builders._common import index_within, labels, pick
 from datagen.builders._people import People
+from datagen.builders._protocol import EventInputs, Part
 from datagen.config import Config
-from datagen.rng import stream
 
 FIRST_PAGES = (("/login", 0.3), ("/", 0.4), ("/dashboard", 0.3))  # where a session lands
 # Paths per role, by the legacy path sets mapped onto the staging categories. {device}, {location} and
@@ -44,9 +44,16 @@ def _title(path: str) -> str:
     return " - ".join("Detail" if p.startswith("{") else p.replace("-", " ").title() for p in parts)
 
 
-def build(cfg: Config, ppl: People, sessions: pl.DataFrame, day: dt.date, first_id: int) -> pl.DataFrame:
+def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> int:
+    """As many as the day's sessions say they viewed."""
+    return int(same_day["user_sessions"]["page_views"].sum())
+
+
+def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> pl.DataFrame:
     """The page views of the day's sessions, ids first_id, first_id + 1, ... in session order."""
-    rng = stream(cfg.seed, "page_views", day.isoformat())
+    ppl, sessions, first_id = inputs.people, same_day["user_sessions"], part.first_id
     pages = sessions["page_views"].to_numpy().astype(np.int64)
     n = int(pages.sum())
     s_idx = np.repeat(np.arange(sessions.height), pages)

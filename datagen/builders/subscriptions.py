@@ -7,6 +7,8 @@ devices.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -34,7 +36,8 @@ def _outgrown(accounts: pl.DataFrame, devices: pl.DataFrame, limit: npt.NDArray[
     return out
 
 
-def build(cfg: Config, accounts: pl.DataFrame, devices: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
+    accounts, devices = parents["accounts"], parents["devices"]
     sub = cfg.subscriptions
     n_acc = accounts.height
     end = epoch(cfg.end)

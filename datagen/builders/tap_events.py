@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,8 @@ import numpy.typing as npt
 import polars as pl
 
 from datagen.builders._common import DAY, epoch, hash_uniform, labels
+from datagen.builders._protocol import EventInputs, Part
 from datagen.config import Config
-from datagen.rng import stream
 
 F32 = pl.Float32()
 HOUR_GRID = 4096  # buckets per industry for the hour lookup: almost every bucket lies inside one hour
@@ -185,15 +186,17 @@ def _counts(cfg: Config, ctx: Context, day: dt.date, block: int, rng: np.random.
     return rows, counts, c_lo, c_hi
 
 
-def count(cfg: Config, ctx: Context, day: dt.date, block: int) -> int:
+def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> int:
     """Rows in partition (day, block), from the partition's first draws only."""
-    _, counts, _, _ = _counts(cfg, ctx, day, block, stream(cfg.seed, "tap_events", day.isoformat(), block))
+    _, counts, _, _ = _counts(cfg, inputs.taps, part.day, part.block, rng)
     return int(counts.sum())
 
 
-def build(cfg: Config, ctx: Context, day: dt.date, block: int, first_id: int) -> pl.DataFrame:
-    """The partition's rows, ids first_id, first_id + 1, ... in device order, plus `_layout` (see _copy_binary)."""
-    rng = stream(cfg.seed, "tap_events", day.isoformat(), block)
+def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> pl.DataFrame:
+    """The partition's rows, ids first_id, first_id + 1, ... in device order, plus `_layout` (see copy_format)."""
+    ctx, day, block, first_id = inputs.taps, part.day, part.block, part.first_id
     rows, counts, c_lo, c_hi = _counts(cfg, ctx, day, block, rng)
     n = int(counts.sum())
     dev = np.repeat(rows, counts)

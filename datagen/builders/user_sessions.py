@@ -6,15 +6,15 @@ day), so counting a partition builds it; the page_views column says how many pag
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
 
 from datagen.builders._common import labels, pick, to_datetime
-from datagen.builders._people import People, at_work
+from datagen.builders._people import at_work
+from datagen.builders._protocol import EventInputs, Part
 from datagen.config import Config
-from datagen.rng import stream
 
 DURATION_SIGMA = 0.6  # log-normal spread of session length around the role's session_minutes
 DURATION_S = (30, 7200)  # legacy clamp: 30 s to 2 h
@@ -28,9 +28,10 @@ BROWSERS = {  # per device type; every name contains a browser the staging model
 }
 
 
-def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame:
+def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> pl.DataFrame:
     """The day's sessions, ids first_id, first_id + 1, ... ordered by user."""
-    rng = stream(cfg.seed, "user_sessions", day.isoformat())
+    ppl, day, first_id = inputs.people, part.day, part.first_id
     rows, lo, hi = at_work(cfg, ppl, day)
     acts = cfg.events.role_activity
     hours = np.array([a.hours[1] - a.hours[0] for a in acts], dtype=np.float64)[ppl.role[rows]]
@@ -66,3 +67,9 @@ def build(cfg: Config, ppl: People, day: dt.date, first_id: int) -> pl.DataFrame
         "browser": browser,
         "created_at": started,
     })
+
+
+def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+          rng: np.random.Generator) -> int:
+    """The partition's rows: what build makes (cheap enough to build twice)."""
+    return build(cfg, inputs, part, same_day, rng).height

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -27,7 +29,8 @@ LOGIN_GAP_DAYS = {"admin": 0.5, "manager": 1.0, "operator": 2.0, "viewer": 7.0}
 DEFAULT_LOGIN_GAP_DAYS = 3.0
 
 
-def build(cfg: Config, accounts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def build(cfg: Config, parents: Mapping[str, pl.DataFrame], rng: np.random.Generator) -> pl.DataFrame:
+    accounts = parents["accounts"]
     size_idx = accounts["size"].replace_strict({s.name: i for i, s in enumerate(cfg.sizes)}).to_numpy()
     lo = np.array([s.users[0] for s in cfg.sizes])[size_idx]
     hi = np.array([s.users[1] for s in cfg.sizes])[size_idx]

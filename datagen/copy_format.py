@@ -1,4 +1,8 @@
-"""PostgreSQL binary COPY tuples for high-volume tables, written by numpy one row layout at a time.
+"""The PostgreSQL binary COPY format: header, trailer and tuples, for every writer (the loaders' COPY, the
+benchmark ceilings' files). As psycopg separates its Formatter from where the bytes go, this module only makes
+bytes; a Writer (anything with write(), a psycopg Copy or a file) takes them.
+
+Tuples come from pgpq (Arrow to binary COPY) or, for high-volume tables, from numpy one row layout at a time.
 
 A builder that knows its rows fall into a few layouts (which columns are NULL, which constant strings they
 carry) tags each row with a layout number. Rows of one layout have the same byte structure, so a packed
@@ -20,14 +24,58 @@ version byte (1) and the JSON text.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pgpq
 import polars as pl
 
-from datagen.tuning import DECIMAL_TEXT_TABLE_MAX
+from datagen.tables import DEFAULT_LAYOUT, Table
+from datagen.tuning import COPY_BATCH_ROWS, DECIMAL_TEXT_TABLE_MAX
+
+PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension length
+PGCOPY_TRAILER = b"\xff\xff"
+
+
+class Writer(Protocol):
+    def write(self, data: bytes | memoryview, /) -> Any: ...
+
+
+def write_copy(writer: Writer, bodies: Iterable[bytes | memoryview]) -> None:
+    """One whole COPY stream: the header, the tuples of each body, the trailer."""
+    writer.write(PGCOPY_HEADER)
+    for body in bodies:
+        writer.write(body)
+    writer.write(PGCOPY_TRAILER)
+
+
+def pgpq_tuples(frame: pl.DataFrame, batch_rows: int = COPY_BATCH_ROWS) -> Iterator[tuple[bytes, int]]:
+    """The frame's tuples (no header, no trailer) through pgpq, a batch at a time: (bytes, rows)."""
+    arrow = frame.to_arrow()
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+    if encoder.write_header() != PGCOPY_HEADER:
+        raise AssertionError("pgpq writes another binary COPY header")
+    for batch in arrow.to_batches(max_chunksize=batch_rows):
+        yield encoder.write_batch(batch), batch.num_rows
+    rest = encoder.finish()  # pgpq buffers: what it still holds, then the trailer
+    if not rest.endswith(PGCOPY_TRAILER):
+        raise AssertionError("pgpq writes another binary COPY trailer")
+    yield rest[:-len(PGCOPY_TRAILER)], 0
+
+
+def tuples(frame: pl.DataFrame, table: Table, layout: str = DEFAULT_LAYOUT, *,
+           row_layout: npt.NDArray[np.integer] | None = None, batch_rows: int = COPY_BATCH_ROWS) -> bytes | memoryview:
+    """The tuples (no header, no trailer) of frame, table's declared columns, stored in layout: numpy by row
+    layout when the builder tagged its rows (packing a contract layout's jsonb column), else pgpq."""
+    p = table.packed if table.layout_of(layout) == "contract" else None
+    if row_layout is not None:
+        return encode_by_layout(frame, row_layout, packed=PackedJson(p.column, p.keys, p.after) if p else None)
+    if p is not None:  # a packed column needs the builder's row layouts
+        raise AssertionError(f"{table.key}: the {layout} layout needs the builder's row layouts")
+    return b"".join(chunk for chunk, _ in pgpq_tuples(frame, batch_rows))
 
 _PG_EPOCH_US = int((dt.datetime(2000, 1, 1) - dt.datetime(1970, 1, 1)).total_seconds()) * 1_000_000
 _PG_EPOCH_DAYS = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
