@@ -9,7 +9,6 @@ previous data exactly as it was: PostgreSQL rolls the whole transaction back.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from psycopg import sql
 from datagen import catalog, ddl, manifest_store
 from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER, pgpq_tuples
 from datagen.db import Target, connect, load_failed, redact
-from datagen.errors import DatabaseError, RefusedError
+from datagen.errors import DatabaseError
 from datagen.manifest import table_entries
 from datagen.tables import EVENT_TABLES, TABLES, Table, dependents
 from datagen.tuning import COPY_BATCH_ROWS
@@ -60,31 +59,6 @@ def _existing_rows(target: Target, schema: str, tables: Sequence[Table]) -> dict
                 row = cur.fetchone()
                 counts[t.key] = _as_int(row[0]) if row else 0
         return counts
-
-
-def confirm_replace(counts: dict[str, int], schema: str, *, yes: bool) -> None:
-    """Ask before replacing rows; refuse without a terminal unless --yes."""
-    total = sum(counts.values())
-    if total == 0:
-        return
-    ask(f"Replace {len(counts)} tables in schema {schema} holding {total:,} rows"
-        + (" (the event tables depend on them and are emptied too)" if any(TABLES[k].partitioned for k in counts)
-           else "") + "?", yes=yes)
-
-
-def ask(question: str, *, yes: bool) -> None:
-    """Ask a y/N question on the terminal; without one, refuse unless --yes. Raises RefusedError on no."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(
-            f"{question.rstrip('?')}: there is no terminal to confirm it; nothing was changed",
-            hint="pass --yes to replace them (the old data stays until the new load commits)",
-        )
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise RefusedError("not confirmed; nothing was changed")
 
 
 def load(

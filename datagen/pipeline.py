@@ -16,9 +16,10 @@ from datagen import checks, db, events, load_events, manifest_store, regenerate,
 from datagen.config import Config, config_digest
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
-from datagen.load import LoadResult, ask, confirm_replace, existing_rows, load
+from datagen.load import LoadResult, existing_rows, load
 from datagen.manifest import check_writable, fingerprint, write_manifest
 from datagen.plan import make_plan
+from datagen.prompt import ask, confirm_replace
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 
 

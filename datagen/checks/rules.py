@@ -1,159 +1,23 @@
-"""Stage 2: the validation catalogue, join-based in Polars, run on frames before anything is written.
-
-Each check has a stable name, a severity and a one-line description, and returns the offending keys.
-Key, range and relationship checks come from the table declarations; the rest are business rules.
-"""
+"""The business and temporal rules of the core tables: the checks a declaration cannot imply."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from datagen.builders import device_maintenance_logs
 from datagen.builders._common import DAY, MONTH, MONTH_DAYS, epoch
+from datagen.checks._model import LIVE_STATUSES, MIX_SIGMAS, Check, Frames
+from datagen.checks.declared import foreign_key
 from datagen.config import Config
 from datagen.plan import make_plan
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, same_day_parents
-from datagen.tuning import DENSE_MAX_KEY
-
-# Table key -> frame. Partition checks also get PARTITION: one row (first_id, rows, day) naming the partition.
-Frames = dict[str, pl.DataFrame]
-PARTITION = "_partition"
-SAMPLE_KEYS = 5
-LIVE_STATUSES = ("active", "trial")
+from datagen.tables import CORE_TABLES, Table
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    severity: str  # "error": stops the load
-    description: str
-    tables: tuple[str, ...]
-    run: Callable[[Frames, Config], pl.Series]  # offending keys (empty when the check passes)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    check: Check
-    violations: int
-    sample: list[object]
-    seconds: float
-
-    @property
-    def passed(self) -> bool:
-        return self.violations == 0
-
-
-def _key_index(parent_keys: pl.Series) -> np.ndarray | None:
-    """Row position by key value (-1: no such row; the last slot is always -1), for small non-negative
-    integer keys; None for other keys (the caller joins instead)."""
-    if not parent_keys.dtype.is_integer() or parent_keys.null_count():
-        return None
-    if parent_keys.len() == 0 or int(parent_keys.min()) < 0 or int(parent_keys.max()) > DENSE_MAX_KEY:  # type: ignore[arg-type]
-        return None
-    index = np.full(int(parent_keys.max()) + 2, -1, dtype=np.int64)  # type: ignore[arg-type]
-    index[parent_keys.to_numpy()] = np.arange(parent_keys.len())
-    return index
-
-
-def _lookup(index: np.ndarray, child_keys: pl.Series) -> np.ndarray:
-    keys = child_keys.fill_null(-1).to_numpy().astype(np.int64)
-    return index[np.where((keys < 0) | (keys >= index.size), index.size - 1, keys)]
-
-
-def _positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | None:
-    """Row position in the parent of each child key (-1: no such parent): a join for small integer keys,
-    without hashing (event partitions join millions of rows against tens of thousands of parents).
-    None when the keys are not small non-negative integers (the caller joins instead)."""
-    if not child_keys.dtype.is_integer():
-        return None
-    index = _key_index(parent_keys)
-    return None if index is None else _lookup(index, child_keys)
-
-
-def _increasing(ids: pl.Series) -> bool:
-    return ids.len() < 2 or bool((ids.diff().slice(1) > 0).all())
-
-
-def _keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
-    return frame.get_column(col).unique(maintain_order=True)
-
-
-# -- checks derived from the declarations --------------------------------------------------------------
-def _pk_unique(t: Table) -> Check:
-    def run(f: Frames, _: Config) -> pl.Series:
-        ids = f[t.key][t.primary_key]
-        if ids.null_count() == 0 and _increasing(ids if _increasing(ids) else ids.sort()):
-            return ids.head(0)  # strictly increasing once sorted: unique without hashing
-        return ids.filter(ids.is_duplicated() | ids.is_null()).unique(maintain_order=True)
-    return Check(f"{t.key}.pk_unique", "error", f"{t.key}.{t.primary_key} is unique and not null", (t.key,), run)
-
-
-def _ids_in_range(t: Table) -> Check:
-    def run(f: Frames, cfg: Config) -> pl.Series:
-        lo, hi = cfg.id_range(t.id_range_key)
-        ids = f[t.key][t.primary_key]
-        return ids.filter((ids < lo) | (ids > hi))
-    return Check(f"{t.key}.ids_in_range", "error", f"{t.key} ids inside id_ranges.{t.id_range_key}", (t.key,), run)
-
-
-def _off_run(ids: pl.Series, first: int, rows: int) -> pl.Series:
-    """Where ids differ from the run first .. first + rows - 1: the missing ids (naming a gap), then the ids
-    outside the run. Empty when ids are exactly that run in order (checked without hashing)."""
-    expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
-    if ids.len() == rows and ids.null_count() == 0 and (bool((ids == expected).all())
-                                                        or bool((ids.sort() == expected).all())):
-        return ids.head(0)  # builders emit id order; a table read back may hold its rows in another order
-    return pl.concat([expected.filter(~expected.is_in(ids.implode())), ids.filter(~ids.is_in(expected.implode()))])
-
-
-def _ids_gap_free(t: Table) -> Check:
-    def run(f: Frames, cfg: Config) -> pl.Series:
-        lo, _ = cfg.id_range(t.id_range_key)
-        ids = f[t.key][t.primary_key]
-        return _off_run(ids, lo, ids.len())
-    return Check(f"{t.key}.ids_sequential", "error",
-                 f"{t.key} ids run from the start of their range without gaps", (t.key,), run)
-
-
-def _fk(t: Table, column: str, parent: str, parent_column: str) -> Check:
-    def run(f: Frames, _: Config) -> pl.Series:
-        pos = _positions(f[parent][parent_column], f[t.key][column])
-        if pos is not None:
-            return f[t.key][t.primary_key].filter(pl.Series(pos < 0))
-        child = f[t.key].select(t.primary_key, column)
-        orphans = child.join(f[parent].select(parent_column), left_on=column, right_on=parent_column, how="anti")
-        return orphans[t.primary_key]
-    return Check(f"{t.key}.{column}_fk", "error", f"every {t.key}.{column} exists in {parent}.{parent_column}",
-                 (t.key, parent), run)
-
-
-def _copy_agrees(t: Table, column: str, via: str, parent_col: str) -> Check:
-    parent = next(fk.parent for fk in t.foreign_keys if fk.column == via)
-
-    parent_pk = TABLES[parent].primary_key
-
-    def run(f: Frames, _: Config) -> pl.Series:
-        pos = _positions(f[parent][parent_pk], f[t.key][via])
-        if pos is not None and f[parent][parent_col].null_count() == 0 and f[t.key][column].null_count() == 0:
-            found = pos >= 0  # inner-join semantics: orphans are the foreign-key check's to report
-            expected = f[parent][parent_col].to_numpy()[np.where(found, pos, 0)]
-            bad = found & (f[t.key][column].to_numpy() != expected)
-            return f[t.key][t.primary_key].filter(pl.Series(bad))
-        p = f[parent].select(pl.col(parent_pk).alias(via), pl.col(parent_col).alias("_expected"))
-        joined = f[t.key].select(t.primary_key, via, column).join(p, on=via, how="inner")
-        return joined.filter(pl.col(column) != pl.col("_expected"))[t.primary_key]
-    return Check(f"{t.key}.{column}_matches_{parent}", "error",
-                 f"{t.key}.{column} equals its {parent} row's {parent_col}", (t.key, parent), run)
-
-
-# -- temporal ------------------------------------------------------------------------------------------
 def _after_parent(child: str, fk: str, parent: str, child_col: str = "created_at",
                   parent_col: str = "created_at") -> Check:
     def run(f: Frames, _: Config) -> pl.Series:
@@ -167,24 +31,6 @@ def _after_parent(child: str, fk: str, parent: str, child_col: str = "created_at
                  (child, parent), run)
 
 
-def _not_after_end(t: Table) -> Check:
-    def run(f: Frames, cfg: Config) -> pl.Series:
-        frame = f[t.key]
-        cond = pl.lit(False)
-        for c in t.columns:
-            if c.dtype == pl.Datetime("us"):
-                cond = cond | (pl.col(c.name) > cfg.end)
-            elif c.dtype == pl.Date() and c.name not in ("warranty_expiry",):
-                cond = cond | (pl.col(c.name) > cfg.end_date)
-        if {"created_at", "updated_at"} <= set(t.column_names):
-            cond = cond | (pl.col("updated_at") < pl.col("created_at"))
-        return frame.filter(cond)[t.primary_key]
-    return Check(f"{t.key}.within_time_range", "error",
-                 f"{t.key} dates are not after time_range.end_date and updated_at is not before created_at",
-                 (t.key,), run)
-
-
-# -- business rules ------------------------------------------------------------------------------------
 def _has_children(parent: str, child: str, fk: str) -> Check:
     def run(f: Frames, _: Config) -> pl.Series:
         return f[parent].select("id").join(f[child].select(pl.col(fk).alias("id")), on="id", how="anti")["id"]
@@ -300,7 +146,6 @@ def _size_mix_exact(f: Frames, cfg: Config) -> pl.Series:
                      [s for s in got if s not in want], dtype=pl.String)
 
 
-# -- counts, distributions and the config's data-quality rules ------------------------------------------
 def _count_in_bounds(key: str) -> Check:
     def run(f: Frames, cfg: Config) -> pl.Series:
         row = next(r for r in make_plan(cfg, {}) if r.table == key)
@@ -311,7 +156,6 @@ def _count_in_bounds(key: str) -> Check:
                  "expected counts)", (key,), run)
 
 
-MIX_SIGMAS = 5.0  # a share drawn at random passes within 5 standard deviations (+1 row) of the config
 
 
 def _off_mix(counts: dict[str, int], shares: dict[str, float], draws: int, label: str,
@@ -326,36 +170,6 @@ def _off_mix(counts: dict[str, int], shares: dict[str, float], draws: int, label
         if abs(got - want) > tolerance:
             bad.append(f"{label}={value}: {got:,} rows, config {want:,.1f} +- {tolerance:,.1f}")
     return pl.Series(label, bad, dtype=pl.String)
-
-
-def _optional_nulls(t: Table) -> Check:
-    """Each optional column's NULL share within MIX_SIGMAS sigma of data_quality.null_rates.optional_fields."""
-    columns = t.optional_columns
-
-    def run(f: Frames, cfg: Config) -> pl.Series:
-        frame, p = f[t.key], cfg.optional_null_rate
-        n, bad = frame.height, []
-        nulls = frame.select(pl.col(columns).null_count()).row(0)
-        for column, got in zip(columns, nulls, strict=True):
-            want = n * p
-            tolerance = MIX_SIGMAS * math.sqrt(n * p * (1 - p)) + 1
-            if abs(got - want) > tolerance:
-                bad.append(f"{column}: {got:,} NULLs of {n:,}, config {want:,.1f} +- {tolerance:,.1f}")
-        return pl.Series("column", bad, dtype=pl.String)
-    return Check(f"{t.key}.optional_nulls", "error", f"NULL share of each optional column ({', '.join(columns)}) "
-                 f"within {MIX_SIGMAS:g} sigma of data_quality.null_rates.optional_fields", (t.key,), run)
-
-
-def _required_filled(t: Table) -> Check:
-    """No NULL in a column that is neither optional nor NULL by meaning (data_quality required_fields is 0)."""
-    columns = [c.name for c in t.columns if c.required]
-
-    def run(f: Frames, _: Config) -> pl.Series:
-        nulls = f[t.key].select(pl.col(columns).null_count()).row(0)
-        return pl.Series("column", [f"{c}: {n:,} NULLs" for c, n in zip(columns, nulls, strict=True) if n],
-                         dtype=pl.String)
-    return Check(f"{t.key}.required_filled", "error", f"no NULL in {t.key}'s required columns (all but the optional "
-                 "ones and those NULL by meaning)", (t.key,), run)
 
 
 def _mix(table: str, column: str, shares: Callable[[Config], list[tuple[str, float]]]) -> Check:
@@ -417,7 +231,7 @@ def _orphans(f: Frames, cfg: Config) -> pl.Series:
     for t in CORE_TABLES:
         for fk in t.foreign_keys:
             if t.key in f and fk.parent in f:
-                n = _fk(t, fk.column, fk.parent, fk.parent_column).run(f, cfg).len()
+                n = foreign_key(t, fk.column, fk.parent, fk.parent_column).run(f, cfg).len()
                 if n:
                     counts.append((f"{t.key}.{fk.column}", n))
     total = sum(n for _, n in counts)
@@ -442,15 +256,26 @@ def _maintenance_on_schedule(f: Frames, cfg: Config) -> pl.Series:
     return j.filter((days <= 0) | (days % cfg.maintenance_interval_days != 0))["id"]
 
 
-def catalogue() -> list[Check]:
-    """Every check, in a stable order."""
-    out: list[Check] = []
-    for t in CORE_TABLES:
-        out += [_pk_unique(t), _ids_in_range(t), _ids_gap_free(t), _required_filled(t)]
-        out += [_optional_nulls(t)] if t.optional_columns else []
-        out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
-        out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
-    out += [
+def _not_after_end(t: Table) -> Check:
+    def run(f: Frames, cfg: Config) -> pl.Series:
+        frame = f[t.key]
+        cond = pl.lit(False)
+        for c in t.columns:
+            if c.dtype == pl.Datetime("us"):
+                cond = cond | (pl.col(c.name) > cfg.end)
+            elif c.dtype == pl.Date() and c.name not in ("warranty_expiry",):
+                cond = cond | (pl.col(c.name) > cfg.end_date)
+        if {"created_at", "updated_at"} <= set(t.column_names):
+            cond = cond | (pl.col("updated_at") < pl.col("created_at"))
+        return frame.filter(cond)[t.primary_key]
+    return Check(f"{t.key}.within_time_range", "error",
+                 f"{t.key} dates are not after time_range.end_date and updated_at is not before created_at",
+                 (t.key,), run)
+
+
+def core_rules() -> list[Check]:
+    """The business and temporal rules of the core tables, in a stable order."""
+    return [
         _after_parent("locations", "customer_id", "accounts"),
         _after_parent("devices", "location_id", "locations"),
         _after_parent("users", "customer_id", "accounts"),
@@ -501,134 +326,3 @@ def catalogue() -> list[Check]:
               "data_quality max_orphaned_records", tuple(t.key for t in CORE_TABLES),
               _orphans),
     ]
-    return out
-
-
-# -- event partitions ----------------------------------------------------------------------------------
-def _ids_continuous(t: Table) -> Check:
-    def run(f: Frames, _: Config) -> pl.Series:
-        return _off_run(f[t.key][t.primary_key], f[PARTITION]["first_id"][0], f[PARTITION]["rows"][0])
-    return Check(f"{t.key}.ids_continuous", "error",
-                 f"{t.key} ids of a partition are the planned run (prefix sums from the range start)", (t.key,), run)
-
-
-def _on_partition_day(t: Table) -> Check:
-    def run(f: Frames, _: Config) -> pl.Series:
-        day = f[PARTITION]["day"][0]
-        frame = f[t.key]
-        return frame.filter(pl.col(t.time_column).dt.date() != day)[t.primary_key]
-    return Check(f"{t.key}.on_partition_day", "error", f"{t.key}.{t.time_column} falls on its partition's day",
-                 (t.key,), run)
-
-
-@dataclass(frozen=True)
-class _DeviceLife:
-    """When each device may emit: after it is created, up to its last-seen time, its account's churn and the
-    end date. `index` maps a device id to its row (-1: none), when the ids are small integers."""
-
-    devices: pl.DataFrame
-    accounts: pl.DataFrame
-    end: dt.datetime
-    life: pl.DataFrame
-    index: np.ndarray | None
-    start_us: np.ndarray
-    stop_us: np.ndarray
-
-
-_last_life: _DeviceLife | None = None  # the partition checks ask hundreds of times about the same parents
-
-
-def _device_life(f: Frames, cfg: Config) -> _DeviceLife:
-    global _last_life
-    hit = _last_life
-    if hit is not None and hit.devices is f["devices"] and hit.accounts is f["accounts"] and hit.end == cfg.end:
-        return hit
-    acc = f["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at")
-    life = f["devices"].join(acc, on="customer_id").select(
-        pl.col("id").alias("device_id"), pl.col("created_at").alias("_from"),
-        pl.min_horizontal(pl.col("last_seen_at"), pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
-        .alias("_stop"))
-    made = _DeviceLife(f["devices"], f["accounts"], cfg.end, life, _key_index(life["device_id"]),
-                       life["_from"].dt.epoch("us").to_numpy(), life["_stop"].dt.epoch("us").to_numpy())
-    _last_life = made  # another build thread may replace it at once: return our own
-    return made
-
-
-def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
-    d = _device_life(f, cfg)
-    taps = f["tap_events"]
-    if d.index is not None and taps["device_id"].dtype.is_integer():
-        pos = _lookup(d.index, taps["device_id"])
-        found = pos >= 0
-        at = np.where(found, pos, 0)
-        ts = taps["timestamp"].dt.epoch("us").to_numpy()
-        return taps["id"].filter(pl.Series(found & ((ts <= d.start_us[at]) | (ts > d.stop_us[at]))))
-    j = taps.select("id", "device_id", "timestamp").join(d.life, on="device_id")
-    return j.filter((pl.col("timestamp") <= pl.col("_from")) | (pl.col("timestamp") > pl.col("_stop")))["id"]
-
-
-def _within_user_life(t: Table, start_col: str, stop_col: str) -> Check:
-    def run(f: Frames, cfg: Config) -> pl.Series:
-        usr = f["users"].select(pl.col("id").alias("user_id"), pl.col("created_at").alias("_from"))
-        acc = f["accounts"].select(pl.col("id").alias("customer_id"), "_churn_at")
-        j = f[t.key].join(usr, on="user_id").join(acc, on="customer_id")
-        stop = pl.min_horizontal(pl.col("_churn_at").fill_null(cfg.end), pl.lit(cfg.end))
-        return j.filter((pl.col(start_col) <= pl.col("_from")) | (pl.col(stop_col) > stop)
-                        | (pl.col(stop_col) < pl.col(start_col)))[t.primary_key]
-    return Check(f"{t.key}.within_user_life", "error",
-                 f"{t.key} happen after the user exists, before the account churns, end not before start",
-                 (t.key, "users", "accounts"), run)
-
-
-def _page_in_session(f: Frames, _: Config) -> pl.Series:
-    s = f["user_sessions"].select("session_id", "start_time", "end_time")
-    j = f["page_views"].select("page_view_id", "session_id", "timestamp", "time_on_page_seconds").join(
-        s, on="session_id")
-    leaves = pl.col("timestamp") + pl.duration(seconds=pl.col("time_on_page_seconds"))
-    return j.filter((pl.col("timestamp") < pl.col("start_time")) | (leaves > pl.col("end_time")))["page_view_id"]
-
-
-def partition_catalogue() -> list[Check]:
-    """The checks each event partition passes before it is copied (frames: parents + partition)."""
-    out: list[Check] = []
-    for t in EVENT_TABLES:
-        out += [_pk_unique(t), _ids_in_range(t), _ids_continuous(t), _required_filled(t)]
-        out += [_optional_nulls(t)] if t.optional_columns else []
-        out += [_fk(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
-        out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
-        if not same_day_parents(t):  # page views belong to their session's day, which can end after midnight
-            out.append(_on_partition_day(t))
-    out += [
-        Check("tap_events.within_device_life", "error",
-              "tap events fall after installation and before last_seen_at, churn and the end date",
-              ("tap_events", "devices", "accounts"), _tap_within_device_life),
-        _within_user_life(TABLES["user_sessions"], "start_time", "end_time"),
-        _within_user_life(TABLES["feature_usage"], "timestamp", "timestamp"),
-        Check("page_views.within_session", "error", "a page view starts and ends inside its session",
-              ("page_views", "user_sessions"), _page_in_session),
-    ]
-    return out
-
-
-def run_checks(frames: Frames, cfg: Config, *, names: set[str] | None = None,
-               partition: str | None = None) -> list[Outcome]:
-    """Run every check whose tables are all present (and, if names is given, whose name is listed).
-
-    partition: an event table key; runs that table's partition checks (frames hold one partition of it).
-    """
-    outcomes = []
-    for check in partition_catalogue() if partition else catalogue():
-        if names is not None and check.name not in names:
-            continue
-        if partition and check.tables[0] != partition:
-            continue
-        if not all(t in frames for t in check.tables):
-            continue
-        t0 = time.perf_counter()
-        bad = check.run(frames, cfg)
-        outcomes.append(Outcome(check, bad.len(), bad.head(SAMPLE_KEYS).to_list(), time.perf_counter() - t0))
-    return outcomes
-
-
-def table_of(check: Check) -> Table:
-    return TABLES[check.tables[0]]
