@@ -11,6 +11,7 @@ import pytest
 from datagen.checks import catalogue, run_checks
 from datagen.config import Config
 from datagen.generate import Generated
+from datagen.tables import CORE_TABLES
 
 Frames = dict[str, pl.DataFrame]
 
@@ -51,7 +52,7 @@ EARLY = dt.datetime(2000, 1, 1)
 
 # check name -> (corruption, the key the check must report)
 MUTATIONS: dict[str, tuple[Callable[[Frames], Frames], object]] = {}
-for t in ("accounts", "locations", "devices", "users", "subscriptions", "device_maintenance_logs"):
+for t in (t.key for t in CORE_TABLES):  # the checks every declaration implies, for every declared table
     MUTATIONS[f"{t}.pk_unique"] = (lambda f, t=t: _duplicate_row(f, t), 1)
     MUTATIONS[f"{t}.ids_in_range"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 999_999_999)
     MUTATIONS[f"{t}.ids_sequential"] = (lambda f, t=t: _set(f, t, 2, id=999_999_999), 2)

@@ -1,78 +1,18 @@
 """The config: a frozen dataclass tree (model.py) read from YAML and validated once, before any database work
-(parse.py). Import from here."""
+(parse.py). The names other modules use are re-exported here."""
 
 from __future__ import annotations
 
 from datagen.config.model import (
     DEFAULT_CONFIG,
     ID_TABLES,
-    MAX_ACCOUNTS,
-    MAX_DEVICE_ID,
     MAX_ID,
-    MAX_POUR_SECONDS,
-    SIZE_ORDER,
     Config,
     CountShape,
-    Devices,
-    DeviceType,
-    Events,
-    GrowthPattern,
-    HealthBand,
-    Industry,
-    QualityRules,
-    Region,
-    Role,
-    RoleActivity,
-    SizeSpec,
-    Subscriptions,
-    TapRate,
-    Tier,
     config_digest,
     largest_remainder,
 )
-from datagen.config.parse import (
-    MAINTENANCE_TYPES,
-    NOT_DATA_KEYS,
-    REMOVED_KEYS,
-    REMOVED_TIER_KEYS,
-    US_STATES,
-    WEEKDAYS,
-    load_config,
-    parse_config,
-)
+from datagen.config.parse import MAINTENANCE_TYPES, NOT_DATA_KEYS, load_config, parse_config
 
-__all__ = [
-    "DEFAULT_CONFIG",
-    "ID_TABLES",
-    "MAINTENANCE_TYPES",
-    "MAX_ACCOUNTS",
-    "MAX_DEVICE_ID",
-    "MAX_ID",
-    "MAX_POUR_SECONDS",
-    "NOT_DATA_KEYS",
-    "REMOVED_KEYS",
-    "REMOVED_TIER_KEYS",
-    "SIZE_ORDER",
-    "US_STATES",
-    "WEEKDAYS",
-    "Config",
-    "CountShape",
-    "DeviceType",
-    "Devices",
-    "Events",
-    "GrowthPattern",
-    "HealthBand",
-    "Industry",
-    "QualityRules",
-    "Region",
-    "Role",
-    "RoleActivity",
-    "SizeSpec",
-    "Subscriptions",
-    "TapRate",
-    "Tier",
-    "config_digest",
-    "largest_remainder",
-    "load_config",
-    "parse_config",
-]
+__all__ = ["DEFAULT_CONFIG", "ID_TABLES", "MAINTENANCE_TYPES", "MAX_ID", "NOT_DATA_KEYS", "Config", "CountShape",
+           "config_digest", "largest_remainder", "load_config", "parse_config"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from datagen.errors import ConfigError
 
+_N = TypeVar("_N", int, float)
 SHARE_TOLERANCE = 1e-6  # shares are written with a few decimals; anything closer than this sums to 1
 
 
@@ -134,18 +135,19 @@ class Node:
         self, *, lo: builtins.int | None = None, hi: builtins.int | None = None
     ) -> tuple[builtins.int, builtins.int]:
         a, b = self.items(min_len=2, max_len=2)
-        lo_v, hi_v = a.int(lo=lo, hi=hi), b.int(lo=lo, hi=hi)
-        if hi_v < lo_v:
-            raise b.fail(f"must be >= the minimum {self.path}[0] ({lo_v}), got {hi_v}; write [min, max]")
-        return lo_v, hi_v
+        return self._ordered(a.int(lo=lo, hi=hi), b.int(lo=lo, hi=hi), b, str)
 
     def float_range(
         self, *, lo: builtins.float | None = None, hi: builtins.float | None = None
     ) -> tuple[builtins.float, builtins.float]:
         a, b = self.items(min_len=2, max_len=2)
-        lo_v, hi_v = a.float(lo=lo, hi=hi), b.float(lo=lo, hi=hi)
+        return self._ordered(a.float(lo=lo, hi=hi), b.float(lo=lo, hi=hi), b, "{:g}".format)
+
+    def _ordered(self, lo_v: _N, hi_v: _N, second: Node, show: Callable[[_N], builtins.str]) -> tuple[_N, _N]:
+        """[min, max], refused when max < min (naming the second item)."""
         if hi_v < lo_v:
-            raise b.fail(f"must be >= the minimum {self.path}[0] ({lo_v:g}), got {hi_v:g}; write [min, max]")
+            raise second.fail(f"must be >= the minimum {self.path}[0] ({show(lo_v)}), got {show(hi_v)}; "
+                              "write [min, max]")
         return lo_v, hi_v
 
     def _bounds(self, v: builtins.float, lo: builtins.float | None, hi: builtins.float | None) -> None:
