@@ -117,7 +117,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     try:
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
-                _check_parents(cur, target, schema, gen, set(plan.parts))
+                _check_core(cur, target, schema, gen, set(plan.parts))
             present = relations(cur, schema, [TABLES[t].name for t in plan.parts])
             replaced = 0
             switched: list[str] = []
@@ -147,7 +147,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     return replaced
 
 
-def _check_parents(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str]) -> None:
+def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str]) -> None:
     """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
     derived_from; for tap events accounts, locations and devices) must hold what this config and seed
     generate: events join them."""
@@ -159,11 +159,11 @@ def _check_parents(cur: Cursor, target: Target, schema: str, gen: Generated, tab
     parents = ancestors(tables)
     for t in parents:
         check_columns(cur, schema, t)
-    for key, (have, want) in readback.mismatched(target, schema, {t.key: gen.frames[t.key] for t in parents}).items():
-        raise RefusedError(
-            f"{schema}.{TABLES[key].name} does not hold the {key} this config and seed generate (fingerprint "
-            f"{have}, this config {want}): events would not match their parents; nothing was changed",
-            hint="run `just generate` with the same --config first, then `just generate-events`")
+    fix = "run `just generate` with the same --config first, then `just generate-events`"
+    readback.check_parents(target, schema, {t.key: gen.frames[t.key] for t in parents},
+                           {t.key: f"the event tables are built on {t.key}" for t in parents},
+                           present={t.key for t in parents}, consequence="events would not match their parents",
+                           missing_hint=lambda _: fix, differ_hint=lambda _: fix)
 
 
 def _to_replace(cur: Cursor, schema: str, table: Table, plan: events.Plan, *, full_range: bool,
@@ -262,7 +262,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:
-                    _check_parents(cur, target, schema, streams.gen, set(plan.parts))
+                    _check_core(cur, target, schema, streams.gen, set(plan.parts))
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest,
                                 layout=layout)

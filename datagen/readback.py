@@ -9,7 +9,7 @@ has the same fingerprint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 
 from datagen.db import Target, describe, redact
-from datagen.errors import DatabaseError
+from datagen.errors import DatabaseError, RefusedError
 from datagen.tables import DEFAULT_LAYOUT, Column, Table, cast_to_declared
 
 Connection = Any  # adbc_driver_postgresql.dbapi.Connection (the driver ships no type hints)
@@ -134,16 +134,24 @@ def with_hidden(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return out
 
 
-def mismatched(target: Target, schema: str, frames: dict[str, pl.DataFrame]) -> dict[str, tuple[str, str]]:
-    """The tables of frames whose rows in schema differ from the frame: key -> (fingerprint there, here). The one
-    way a stage asks whether the parents it builds on hold what this config generates."""
+def check_parents(target: Target, schema: str, frames: dict[str, pl.DataFrame], why: dict[str, str], *,
+                  present: set[str], consequence: str, missing_hint: Callable[[str], str],
+                  differ_hint: Callable[[str], str]) -> None:
+    """The one check that the tables a stage builds on hold what this config and seed generate: each table of
+    frames must be present (its key in present) and read back to the same fingerprint; else RefusedError
+    naming the table, why the stage needs it (why), what would go wrong (consequence) and the fix (the hints)."""
     from datagen.manifest import fingerprint
     from datagen.tables import TABLES
 
-    out: dict[str, tuple[str, str]] = {}
+    for key in frames:
+        if key not in present:
+            raise RefusedError(f"{why[key]}, and schema {schema} has no {TABLES[key].name} rows; nothing was changed",
+                               hint=missing_hint(key))
     with connect(target) as conn:
         for key, frame in frames.items():
             have, want = fingerprint(read(conn, schema, TABLES[key]), key), fingerprint(frame, key)
             if have != want:
-                out[key] = (have, want)
-    return out
+                raise RefusedError(
+                    f"{why[key]}, but {schema}.{TABLES[key].name} is not what this config and seed generate "
+                    f"(fingerprint {have}, this config {want}), so {consequence}; nothing was changed",
+                    hint=differ_hint(key))

@@ -20,7 +20,7 @@ from datagen import events, readback
 from datagen.catalog import existing_partitions
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
-from datagen.errors import DatabaseError, RefusedError, UsageError
+from datagen.errors import DatabaseError, UsageError
 from datagen.generate import Generated
 from datagen.load import existing_rows
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
@@ -69,7 +69,7 @@ def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[s
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
-    _check_parents(cfg, gen, target, schema, why, counts, only)
+    _check_outside(cfg, gen, target, schema, why, counts, only)
     held = sorted({d for ds in days.values() for d in ds})
     window = (held[0], held[-1]) if held else None
     ev_keys = [k for k in why if TABLES[k].partitioned and days.get(k)]
@@ -83,7 +83,7 @@ def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[s
     return Regeneration(steps, [k for k in why if not TABLES[k].partitioned], ev_keys, window, untouched)
 
 
-def _check_parents(cfg: Config, gen: Generated, target: Target, schema: str, why: dict[str, str],
+def _check_outside(cfg: Config, gen: Generated, target: Target, schema: str, why: dict[str, str],
                    counts: dict[str, int], only: tuple[str, ...]) -> None:
     """Every core table the closure points at (and is not part of it) must be in the database, as this
     config generates it; else refuse, naming the table and the command that fixes it."""
@@ -93,16 +93,11 @@ def _check_parents(cfg: Config, gen: Generated, target: Target, schema: str, why
             if parent not in why and not TABLES[parent].partitioned:
                 needed.setdefault(parent, reason)
     asked = ",".join(only)
-    for parent, reason in needed.items():
-        if not counts.get(parent):
-            raise RefusedError(
-                f"--only {asked}: {reason}, and schema {schema} has no {TABLES[parent].name} rows; "
-                "nothing was changed", hint=f"load it first: {_fix(parent, asked)}")
-    for parent, (have, want) in readback.mismatched(target, schema, {k: gen.frames[k] for k in needed}).items():
-        raise RefusedError(
-            f"--only {asked}: {needed[parent]}, but {schema}.{TABLES[parent].name} is not what this config "
-            f"generates (fingerprint {have}, this config {want}), so the new rows would not fit it; "
-            "nothing was changed", hint=f"regenerate it too: {_fix(parent, asked)}")
+    readback.check_parents(
+        target, schema, {k: gen.frames[k] for k in needed}, {k: f"--only {asked}: {r}" for k, r in needed.items()},
+        present={k for k, n in counts.items() if n}, consequence="the new rows would not fit it",
+        missing_hint=lambda k: f"load it first: {_fix(k, asked)}",
+        differ_hint=lambda k: f"regenerate it too: {_fix(k, asked)}")
 
 
 def _fix(parent: str, asked: str) -> str:

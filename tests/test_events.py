@@ -217,7 +217,7 @@ def test_events_need_the_core_tables_of_the_same_config(db_env: str, schema: str
     capsys.readouterr()
     assert run("generate-events", "--config", str(small), "--schema", schema, "--yes") == 2
     err = capsys.readouterr().err
-    assert "does not hold the" in err and "nothing was changed" in err
+    assert "is not what this config and seed generate" in err and "nothing was changed" in err
 
 
 def test_kill_during_event_copy_leaves_previous_events(db_env: str, loaded: str, config_dict: dict[str, Any],

@@ -98,7 +98,7 @@ def test_a_parent_that_differs_from_the_config_is_refused_and_nothing_changes(
     capsys.readouterr()
     assert run("generate", "--config", str(other), "--schema", schema, "--only", "devices", "--yes") == 2
     err = capsys.readouterr().err
-    assert "app_database_locations is not what this config generates" in err
+    assert "app_database_locations is not what this config and seed generate" in err
     assert "just generate --only locations,devices" in err
     assert fingerprints(db_env, schema) == before
     assert run("generate", "--only", "nosuch", "--schema", schema) == 2
