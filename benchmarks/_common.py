@@ -174,7 +174,7 @@ def pre_encode(streams: events.Streams, plan: events.Plan, path: Path) -> list[t
     with path.open("wb") as fh:
         def bodies() -> Iterator[bytes | memoryview]:  # the same writer seam the loaders copy through
             for part in events.iter_parts(plan):
-                enc = load_events.encode(events.build_checked(streams, part), tuning.COPY_BATCH_ROWS,
+                enc = load_events.encode(events.build_passed(streams, part), tuning.COPY_BATCH_ROWS,
                                          streams.cfg.events.tap_layout)
                 index.append((part, fh.tell(), len(enc.body)))
                 yield enc.body

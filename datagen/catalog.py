@@ -236,8 +236,7 @@ def switch_layout(cur: Cursor, schema: str, t: Table, layout: str) -> None:
             sql.SQL(str(privilege)), s, name, to, sql.SQL(" WITH GRANT OPTION" if grantable else "")))
     for fk in t.foreign_keys:
         if t.fk_constraint(fk) not in kept:
-            cur.execute(sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
-                s, name, sql.Identifier(t.fk_constraint(fk))))
+            cur.execute(ddl.drop_constraint(t, t.fk_constraint(fk), schema))
 
 
 def _refuse_extras(cur: Cursor, schema: str, t: Table, layout: str) -> None:
@@ -262,10 +261,7 @@ def _refuse_extras(cur: Cursor, schema: str, t: Table, layout: str) -> None:
 
 def drop_staging(cur: Cursor, schema: str) -> None:
     """Drop the staging tables (`<partition>_load`) a generate-events run left behind; never a partition."""
-    for t in TABLES.values():
-        if not t.partitioned:
-            continue
-        pattern = re.compile(t.staging_pattern)
-        for name, rel in relations(cur, schema).items():
-            if rel.kind == "r" and not rel.is_partition and pattern.match(name):
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
+    patterns = [re.compile(t.staging_pattern) for t in TABLES.values() if t.partitioned]
+    for name, rel in relations(cur, schema).items():
+        if rel.kind == "r" and not rel.is_partition and any(p.fullmatch(name) for p in patterns):
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))

@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--schema", default=SCHEMA, help=f"schema to render for (default: {SCHEMA})")
     dd.add_argument("--write", action="store_true", help=f"write the file instead of printing ({ddl.DDL_FILE})")
     dd.add_argument("--out", type=Path, metavar="PATH",
-                    help=f"with --write: the file to write (default: {ddl.DDL_FILE})")
+                    help=f"write the DDL to PATH instead (--write without it: {ddl.DDL_FILE})")
 
     sub.add_parser("db-url", help="start (or reuse) the embedded server and print its URL")
     sub.add_parser("db-stop", help="stop the embedded server")
@@ -204,7 +204,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return EXIT_OK
     if args.command == "ddl":
         _check_schema_name(args.schema)
-        if not args.write:
+        if not (args.write or args.out):
             print(ddl.script(args.schema), end="")
             return EXIT_OK
         out = args.out or Path(__file__).resolve().parent.parent / ddl.DDL_FILE

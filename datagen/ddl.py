@@ -27,14 +27,17 @@ def _name(schema: str, relation: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(relation))
 
 
-def create_table(t: Table, schema: str, layout: str = DEFAULT_LAYOUT) -> sql.Composed:
+def create_table(t: Table, schema: str, layout: str = DEFAULT_LAYOUT, *, relation: str | None = None) -> sql.Composed:
     """CREATE TABLE IF NOT EXISTS for t in layout. A core table gets its keys after the data (add_primary_key,
     add_foreign_key: faster than checking row by row); an event table is the parent of its day partitions,
     PARTITION BY RANGE of its primary key, with the keys on the parent (PostgreSQL checks them for each day as
-    it is attached)."""
+    it is attached). With relation: a plain table of t's columns by that name (a day being staged), keys
+    added after its COPY."""
     lines = [sql.SQL("    {} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),
                                            sql.SQL("" if c.nullable else " NOT NULL"))
              for c in t.stored_columns(layout)]
+    if relation is not None:
+        return sql.SQL("CREATE TABLE {} (\n{}\n)").format(_name(schema, relation), sql.SQL(",\n").join(lines))
     if t.partitioned:
         lines.append(sql.SQL("    CONSTRAINT {} PRIMARY KEY ({})").format(
             sql.Identifier(t.pk_constraint()), sql.Identifier(t.primary_key)))
@@ -50,18 +53,23 @@ def _references(fk: ForeignKey, schema: str) -> sql.Composed:
         sql.Identifier(fk.column), _name(schema, TABLES[fk.parent].name), sql.Identifier(fk.parent_column))
 
 
-def comment(t: Table, schema: str, text: str) -> sql.Composed:
-    return sql.SQL("COMMENT ON TABLE {} IS {}").format(_name(schema, t.name), sql.Literal(text))
+def comment(t: Table, schema: str, text: str, *, relation: str | None = None) -> sql.Composed:
+    return sql.SQL("COMMENT ON TABLE {} IS {}").format(_name(schema, relation or t.name), sql.Literal(text))
 
 
-def add_primary_key(t: Table, schema: str) -> sql.Composed:
+def add_primary_key(t: Table, schema: str, *, relation: str | None = None,
+                    constraint: str | None = None) -> sql.Composed:
+    """t's primary key (on relation, a staging table of t's, under constraint, when given)."""
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-        _name(schema, t.name), sql.Identifier(t.pk_constraint()), sql.Identifier(t.primary_key))
+        _name(schema, relation or t.name), sql.Identifier(constraint or t.pk_constraint()),
+        sql.Identifier(t.primary_key))
 
 
-def add_foreign_key(t: Table, fk: ForeignKey, schema: str) -> sql.Composed:
+def add_foreign_key(t: Table, fk: ForeignKey, schema: str, *, relation: str | None = None,
+                    constraint: str | None = None) -> sql.Composed:
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-        _name(schema, t.name), sql.Identifier(t.fk_constraint(fk)), _references(fk, schema))
+        _name(schema, relation or t.name), sql.Identifier(constraint or t.fk_constraint(fk)),
+        _references(fk, schema))
 
 
 def drop_constraint(t: Table, constraint: str, schema: str) -> sql.Composed:

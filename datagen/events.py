@@ -73,8 +73,11 @@ class Streams:
         day's sessions, with their ids)."""
         first = dict(part.same_day_first)
         out: dict[str, pl.DataFrame] = {}
+        # a same-day parent has one partition a day and no same-day parent itself (tests/test_registry.py)
         for key in same_day_parents(TABLES[part.table]):
-            parent = Part(key, part.day, 0, first.get(key, 1), 0)
+            if key not in first:
+                raise AssertionError(f"{part.table} {part.day}: the part does not say where {key}'s ids start")
+            parent = Part(key, part.day, 0, first[key], 0)
             out[key] = EVENTS[key].build(self.cfg, self.inputs, parent, self.same_day(parent), self._rng(parent))
         return out
 

@@ -23,7 +23,7 @@ from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER, pgpq_tuples
 from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError
 from datagen.manifest import table_entries
-from datagen.tables import EVENT_TABLES, TABLES, Table, dependents
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, dependents
 from datagen.tuning import COPY_BATCH_ROWS
 
 # Tests set this to "<table>:<seconds>" to pause inside that table's COPY, so that a kill lands mid-load.
@@ -180,7 +180,7 @@ def _detach_dependents(cur: psycopg.Cursor[tuple[object, ...]], schema: str, tab
     Their foreign keys into those tables are dropped here and added back (on empty tables: instant) after
     the new keys exist; their day partitions are detached and dropped, children first.
     """
-    present = catalog.tables_present(cur, schema, EVENT_TABLES)
+    present = catalog.tables_present(cur, schema, [*CORE_TABLES, *EVENT_TABLES])
     deps = [t for t in dependents({t.key for t in tables}) if t.key in present]
     if any(not t.partitioned for t in deps):  # callers replace every core table that references these
         raise AssertionError(f"core tables {[t.key for t in deps if not t.partitioned]} reference replaced tables")

@@ -426,9 +426,7 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
             sql.Literal(STAGING_INDEX_WORKERS)))
         # from the declaration, not LIKE the parent: a run that switches layouts stages the new one
         columns = t.stored_columns(unit.layout)
-        cur.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(s, stg, sql.SQL(", ").join(
-            sql.SQL("{} {}{}").format(sql.Identifier(c.name), sql.SQL(c.pg_type),  # pg_type: from tables.py
-                                      sql.SQL("" if c.nullable else " NOT NULL")) for c in columns)))
+        cur.execute(ddl.create_table(t, schema, unit.layout, relation=unit.staging))
         # the partition bound as a CHECK on the empty table: COPY tests each row as it arrives (cheaper than
         # a second scan) and ATTACH, seeing a valid constraint that implies the bound, skips its own scan
         cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} CHECK ({} >= {} AND {} < {})").format(
@@ -446,7 +444,9 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
                 _prefetch(pool, make, unit, ahead)
                 if stop.is_set():
                     raise _Stopped()
-                part = enc.part  # checked by the build (events.build_passed): a failing part never gets here
+                part = enc.part
+                if not all(o.passed for o in enc.outcomes):  # make checks each part (events.build_passed)
+                    raise AssertionError(f"{part.table} {part.day} block {part.block}: handed to the loader unchecked")
                 copy.write(enc.body)
                 unit.rows += part.rows
                 unit.fingerprints.append(enc.fingerprint)
@@ -461,17 +461,13 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         if unit.rows != unit.planned_rows:  # the plan and the builders disagree: a bug, never user input
             raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
         after_copy()
-        cur.execute(sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-            s, stg, sql.Identifier(f"{unit.staging}_pkey"), sql.Identifier(t.primary_key)))
-        cur.execute(sql.SQL("COMMENT ON TABLE {}.{} IS {}").format(
-            s, stg, sql.Literal(DIGEST_COMMENT.format(unit.digest))))
-        add_fk = sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {}.{} ({})")
+        cur.execute(ddl.add_primary_key(t, schema, relation=unit.staging, constraint=f"{unit.staging}_pkey"))
+        cur.execute(ddl.comment(t, schema, DIGEST_COMMENT.format(unit.digest), relation=unit.staging))
         for fk in t.foreign_keys:
-            parent = TABLES[fk.parent]
-            if parent.partitioned or not core_keys:
+            if TABLES[fk.parent].partitioned or not core_keys:
                 continue  # its rows are in a staging table too (or about to be replaced): checked when attached
-            cur.execute(add_fk.format(s, stg, sql.Identifier(f"{final}_{fk.column}_fkey"), sql.Identifier(fk.column),
-                                      s, sql.Identifier(parent.name), sql.Identifier(fk.parent_column)))
+            cur.execute(ddl.add_foreign_key(t, fk, schema, relation=unit.staging,
+                                            constraint=f"{final}_{fk.column}_fkey"))
 
 
 def _swap(cur: Cursor, schema: str, plan: events.Plan, units: list[_Unit], *, full_range: bool, digest: str,

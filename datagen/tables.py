@@ -71,6 +71,9 @@ class Table:
     # day's ids are one contiguous run, so replacing a window of days swaps whole partitions.
     partitioned: bool = False
     time_column: str = ""  # the event time that decides the day (partition) of a row
+    # False: a row belongs to another row's day (a page view to its session's, which can end after midnight), so
+    # its time_column may fall on the next day
+    rows_on_own_day: bool = True
     packed: Packed | None = None  # the contract layout's jsonb column, for tables that have one
     doc: str = ""  # one line on what a row is (the dbt sources' description)
     # The config keys this table's builder reads itself (fnmatch patterns over dotted key paths; `*` also
@@ -454,7 +457,8 @@ PAGE_VIEWS = Table(
     ),
     derived_from=(("devices", "URLs name the account's devices"), ("locations", "URLs name the account's locations")),
     partitioned=True,
-    time_column="timestamp",  # a page view belongs to the day its session started (sessions can cross midnight)
+    time_column="timestamp",
+    rows_on_own_day=False,  # a page view belongs to the day its session started (sessions can cross midnight)
 )
 
 FEATURE_USAGE = Table(

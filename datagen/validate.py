@@ -24,7 +24,7 @@ import psycopg
 
 from datagen import checks, events, manifest_store, readback
 from datagen.catalog import existing_partitions, lock_key, stored_layout, tables_present
-from datagen.config import Config
+from datagen.config import Config, config_digest
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
@@ -259,7 +259,8 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
     rows_read, read_s = 0, 0.0
     if ev_keys and all(t.key in core for t in ancestors({t.key for t in EVENT_TABLES})):
         units = _units(partitions, ev_keys)
-        spans = _expected_spans(events.Streams(cfg, generate(cfg)), units, man_events)
+        same_config = manifest is not None and manifest.get("config_digest") == config_digest(cfg)
+        spans = _expected_spans(events.Streams(cfg, generate(cfg)), units, man_events if same_config else {})
         if on_total:
             on_total(sum(spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
         tr = time.perf_counter()
@@ -357,9 +358,10 @@ Spans = dict[str, dict[dt.date, tuple[int, int]]]  # per table, per day: (first 
 
 def _expected_spans(streams: events.Streams, units: list[Unit], man_events: dict[str, Any]) -> Spans:
     """What each partition read should hold: its rows re-planned for its day alone (the plan is the independent
-    expectation) and its first id from the manifest, which records every partition's span. Only a table with a
-    day the manifest does not list has its whole range planned, to learn the first ids the prefix sums give.
-    Days outside events.range, and days planned empty, get no span."""
+    expectation) and its first id from the manifest, which records every partition's span (man_events: only a
+    manifest written with this config's digest, so its first ids are this config's plan). A table with a day
+    the manifest does not list has its whole range planned, to learn the first ids the prefix sums give. Days
+    outside events.range, and days planned empty, get no span."""
     ev = streams.cfg.events
     spans: Spans = {k: {} for _, keys in units for k in keys}
     unlisted: set[str] = set()

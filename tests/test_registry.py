@@ -10,7 +10,7 @@ from datagen import builders, inputs
 from datagen.builders._protocol import CoreBuild, PartitionBuild, PartitionCount
 from datagen.config import ID_TABLES
 from datagen.events import event_tables
-from datagen.tables import CORE_TABLES, EVENT_TABLES, same_day_groups, same_day_parents
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, same_day_groups, same_day_parents
 
 PACKAGE = Path(builders.__file__).resolve().parent.parent
 
@@ -52,3 +52,11 @@ def test_no_stage_dispatches_on_a_table_name() -> None:
     found = [f"{p.relative_to(PACKAGE)}:{i}" for p in sorted(PACKAGE.rglob("*.py"))
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if dispatch.search(line)]
     assert found == []
+
+
+def test_a_same_day_parent_is_one_partition_a_day_with_no_same_day_parent_of_its_own() -> None:
+    """What events.Streams.same_day supports: it builds a parent's one partition of the day from the part's ids."""
+    for t in EVENT_TABLES:
+        for key in same_day_parents(t):
+            assert builders.EVENTS[key].blocks is None, (t.key, key)
+            assert same_day_parents(TABLES[key]) == [], (t.key, key)

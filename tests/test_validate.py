@@ -246,9 +246,14 @@ def test_validate_counts_only_the_days_it_reads_and_plans_the_range_only_without
     code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
     failed = {c["name"] for c in rep["checks"] if c["status"] == "FAIL"}
     assert code == 1 and "tap_events.ids_continuous" in failed
+    # a manifest written with another config's digest is not this config's plan: the range is planned
+    execute(db_env, schema, "UPDATE {s}._datagen_manifest SET run = jsonb_set(run, '{{config_digest}}', "
+                            "'\"0000000000000000\"') WHERE kind = 'run'")
+    code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
+    assert planned == [("tap_events",)]
     monkeypatch.setenv("DATAGEN_HOME", str(tmp_path / "elsewhere"))
     execute(db_env, schema, "DROP TABLE {s}._datagen_manifest")
-    counted.clear()
+    planned.clear()
     code, rep = report(capsys, *small_loaded, "--tables", "tap_events")
     assert planned == [("tap_events",)]  # no manifest: the first ids come from planning the range
     failed = {c["name"] for c in rep["checks"] if c["status"] == "FAIL"}

@@ -11,7 +11,7 @@ import polars as pl
 from datagen.checks._kernels import increasing, off_run, positions
 from datagen.checks._model import MIX_SIGMAS, PARTITION, Check, Frames
 from datagen.config import Config
-from datagen.tables import TABLES, Table, same_day_parents
+from datagen.tables import TABLES, Table
 
 
 def _pk_unique(t: Table) -> Check:
@@ -131,6 +131,6 @@ def partition_checks(t: Table) -> list[Check]:
     out += [_optional_nulls(t)] if t.optional_columns else []
     out += [foreign_key(t, fk.column, fk.parent, fk.parent_column) for fk in t.foreign_keys]
     out += [_copy_agrees(t, col, via, pc) for col, via, pc in t.copies]
-    if not same_day_parents(t):  # page views belong to their session's day, which can end after midnight
+    if t.rows_on_own_day:
         out.append(_on_partition_day(t))
     return out

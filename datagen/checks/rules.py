@@ -265,12 +265,12 @@ def _not_after_end(t: Table) -> Check:
                 cond = cond | (pl.col(c.name) > cfg.end)
             elif c.dtype == pl.Date() and c.name not in ("warranty_expiry",):
                 cond = cond | (pl.col(c.name) > cfg.end_date)
-        if {"created_at", "updated_at"} <= set(t.column_names):
+        if stamped:
             cond = cond | (pl.col("updated_at") < pl.col("created_at"))
         return frame.filter(cond)[t.primary_key]
-    return Check(f"{t.key}.within_time_range", "error",
-                 f"{t.key} dates are not after time_range.end_date and updated_at is not before created_at",
-                 (t.key,), run)
+    stamped = {"created_at", "updated_at"} <= set(t.column_names)
+    return Check(f"{t.key}.within_time_range", "error", f"{t.key} dates are not after time_range.end_date"
+                 + (" and updated_at is not before created_at" if stamped else ""), (t.key,), run)
 
 
 def core_rules() -> list[Check]:
