@@ -15,7 +15,7 @@ from datagen.db import redact
 from datagen.errors import DatagenError, OutputError, UsageError
 from datagen.generate import generate
 from datagen.manifest import write_manifest
-from datagen.tables import SCHEMA, TABLES
+from datagen.tables import EVENT_TABLES, SCHEMA, TABLES, same_day_groups
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -86,8 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--end", type=_date, metavar="YYYY-MM-DD",
                    help="last day of the window, inclusive (default: range end)")
     e.add_argument("--tables", type=_table_list, metavar="T1,T2",
-                   help="only these event tables (tap_events, user_sessions, page_views, feature_usage); "
-                        "user_sessions and page_views come together")
+                   help=f"only these event tables ({', '.join(t.key for t in EVENT_TABLES)}); "
+                        + "; ".join(f"{', '.join(g)} come together" for g in same_day_groups() if len(g) > 1))
     e.add_argument("--workers", type=_positive, default=tuning.BUILD_WORKERS, metavar="N",
                    help=f"threads building partitions while the connections copy (default {tuning.BUILD_WORKERS}; "
                         "any N gives the same bytes)")

@@ -65,7 +65,7 @@ _COMPLETE_FILE = ".complete"  # in a copied install: written last, so a half-mad
 
 # Passed as -c options at every start, so a server started with others is restarted (wal_level needs it).
 # A setting is kept only where it measured at least 1.05x (median of 3) on generate-events end to end
-# (benchmarks/bench_embedded.py; docs/decisions.md, "Embedded server anywhere" 7). None did on this 2-core
+# (benchmarks/experiments/bench_embedded.py; docs/decisions.md, "Embedded server anywhere" 7). None did on this 2-core
 # machine, where the load is CPU-bound: wal_level=minimal measured 0.96x-1.05x in six runs (median 1.03x),
 # max_wal_size=8GB 1.00x, maintenance_work_mem=512MB 0.99x. So the server runs with PostgreSQL's defaults.
 BULK_LOAD_SETTINGS: Mapping[str, str] = {}

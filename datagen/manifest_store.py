@@ -47,9 +47,7 @@ _DDL = """CREATE TABLE {schema}.{table} (
 
 
 def exists(cur: Cursor, schema: str) -> bool:
-    cur.execute("SELECT to_regclass(%s)", (f'"{schema.replace(chr(34), chr(34) * 2)}"."{TABLE}"',))
-    row = cur.fetchone()
-    return row is not None and row[0] is not None
+    return TABLE in catalog.relations(cur, schema, [TABLE])
 
 
 def ensure(cur: Cursor, schema: str) -> None:

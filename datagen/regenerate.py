@@ -23,7 +23,7 @@ from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import Generated
 from datagen.load import existing_rows
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of, same_day_parents
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,10 @@ def closure(only: tuple[str, ...]) -> dict[str, str]:
                          hint=f"choose from {', '.join(TABLES)}")
     why = dependency_closure(set(only))
     asked_events = tuple(k for k in why if TABLES[k].partitioned)
-    # sessions and page views are loaded together (page view ids follow the sessions')
+    # a table built from another's same day takes its ids from it: the two are loaded together
     for k in events.event_tables(asked_events) if asked_events else ():
-        why.setdefault(k, "loaded together with page_views: page view ids follow the sessions'")
+        linked = [t.key for t in EVENT_TABLES if k in same_day_parents(t) or t.key in same_day_parents(TABLES[k])]
+        why.setdefault(k, f"loaded together with {', '.join(linked)}: their ids follow one another's same day")
     order = [t.key for t in CORE_TABLES + EVENT_TABLES]
     return {k: why[k] for k in order if k in why}
 
