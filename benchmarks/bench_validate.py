@@ -4,13 +4,15 @@ For each volume N (default 1M and 10M; `--rows 1M,10M,100M` for the full series)
 2024 onward that hold N tap events (_common.windows picks them, as for bench_events.py), then measures on the
 same PostgreSQL:
 
-- e2e: `python -m datagen validate --tables tap_events` as a user runs it (a fresh process: read the core back,
-  count the plan, read every day partition on 2 connections, all checks, fingerprints, the manifest comparison),
-  wall time and peak RSS; and its own timing of the partition phase (read + checks + fingerprints);
-- ceiling (read): the same partitions read into Arrow through ADBC on 2 connections, no checks: what
+- e2e: `python -m datagen validate --tables tap_events` as a user runs it (a fresh process: read the core back
+  and check it, count each day's rows from that day's own stream and take its first id from the manifest, which
+  the loads just wrote with this config's digest, read every day partition on tuning.READ_CONNECTIONS
+  connections, all checks, fingerprints, the manifest comparison), wall time and peak RSS; and its own timing
+  of the partition phase (read + checks + fingerprints);
+- ceiling (read): the same partitions read into Arrow through ADBC on as many connections, no checks: what
   reading back costs with validation taken away;
-- ceiling (server): the server writing the same partitions with binary COPY TO '/dev/null' on 2 connections,
-  no client at all: what PostgreSQL itself can emit (needs a superuser; skipped otherwise).
+- ceiling (server): the server writing the same partitions with binary COPY TO '/dev/null' on as many
+  connections, no client at all: what PostgreSQL itself can emit (needs a superuser; skipped otherwise).
 
 Usage: python benchmarks/bench_validate.py [--rows 1M,10M,100M] [--database-url URL] [--no-record]
 """
@@ -45,27 +47,17 @@ from _common import (
 from _results import add_to_section, commit
 from psycopg import sql
 
-from datagen import readback
+from datagen import catalog, readback, tuning
 from datagen.db import Target, resolve
 from datagen.tables import TABLES
 
 SCHEMA = "bench_validate"
-CONNECTIONS = 2
 
 
 def _datagen(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run `python -m datagen ARGS --no-progress`; wall seconds, peak RSS (MiB), stdout."""
     ran = run([*DATAGEN, *args, "--no-progress"], env)
     return ran.seconds, ran.peak_rss_mb, ran.stdout
-
-
-def _partitions(url: str) -> list[str]:
-    """The tap-event table's partitions, as the catalog lists them."""
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
-                            "WHERE n.nspname = %s AND p.relname = %s", (SCHEMA, TABLES["tap_events"].name)).fetchall()
-    return sorted(str(r[0]) for r in rows)
 
 
 def _read_ceiling(target: Target, names: list[str]) -> float:
@@ -78,7 +70,7 @@ def _read_ceiling(target: Target, names: list[str]) -> float:
             opened.append(local.conn)
         return int(readback.read(local.conn, SCHEMA, TABLES["tap_events"], name).height)
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(CONNECTIONS) as pool:
+    with ThreadPoolExecutor(tuning.READ_CONNECTIONS) as pool:
         list(pool.map(job, names))
     seconds = time.perf_counter() - t0
     for conn in opened:
@@ -93,7 +85,7 @@ def _server_ceiling(url: str, names: list[str]) -> float | None:
                 sql.Identifier(SCHEMA), sql.Identifier(name)))
     try:
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(CONNECTIONS) as pool:
+        with ThreadPoolExecutor(tuning.READ_CONNECTIONS) as pool:
             list(pool.map(job, names))
         return time.perf_counter() - t0
     except psycopg.Error as exc:
@@ -121,7 +113,8 @@ def main() -> int:
             drop_event_tables(url, SCHEMA)
             _datagen(["generate", *common, "--yes"], env)
             _datagen(["generate-events", *common, "--tables", "tap_events", "--yes"], env)
-            names = _partitions(url)
+            with psycopg.connect(url) as conn, conn.cursor() as cur:
+                names = sorted(catalog.existing_partitions(cur, SCHEMA, TABLES["tap_events"]))
             server_s = _server_ceiling(url, names)
             read_s = _read_ceiling(target, names)
             e2e_s, rss, out = _datagen(["validate", *common, "--tables", "tap_events", "--json"], env)
@@ -155,11 +148,13 @@ def main() -> int:
                  "| vs read ceiling | server ceiling rows/s | vs server ceiling | e2e peak RSS |\n"
                  "|---|---|---|---|---|---|---|---|---|---|---|\n")
         add_to_section("## Validate: tap events read back and checked",
-                       "e2e: `validate --tables tap_events` in a fresh process (core read back and checked, plan "
-                       "counted, partitions read on 2 connections, every partition check, fingerprints, manifest "
+                       "e2e: `validate --tables tap_events` in a fresh process (core read back and checked, each "
+                       "day's rows counted from its own stream, first ids from the manifest, partitions read on "
+                       f"{tuning.READ_CONNECTIONS} connections, every partition check, fingerprints, manifest "
                        "comparison). Read + checks: validate's own timing of the partition phase. Read ceiling: the "
-                       "same partitions read into Arrow through ADBC on 2 connections, no checks. Server ceiling: "
-                       "binary COPY TO '/dev/null' of the same partitions on 2 connections, no client.\n",
+                       f"same partitions read into Arrow through ADBC on {tuning.READ_CONNECTIONS} connections, no "
+                       "checks. Server ceiling: binary COPY TO '/dev/null' of the same partitions on "
+                       f"{tuning.READ_CONNECTIONS} connections, no client.\n",
                        f"\nRun {dt.date.today()}, commit {commit()}:\n\n" + table + "\n".join(lines))
     return 0
 
