@@ -1,6 +1,6 @@
 """The PostgreSQL binary COPY format: header, trailer and tuples, for every writer (the loaders' COPY, the
-benchmark ceilings' files). As psycopg separates its Formatter from where the bytes go, this module only makes
-bytes; a Writer (anything with write(), a psycopg Copy or a file) takes them.
+benchmark ceilings' files), all through write_copy. As psycopg separates its Formatter from where the bytes go,
+this module only makes bytes; a Writer (anything with write(), a psycopg Copy or a file) takes them.
 
 Tuples come from pgpq (Arrow to binary COPY) or, for high-volume tables, from numpy one row layout at a time.
 
@@ -49,6 +49,7 @@ def write_copy(writer: Writer, bodies: Iterable[bytes | memoryview]) -> None:
     writer.write(PGCOPY_HEADER)
     for body in bodies:
         writer.write(body)
+        del body  # let a part's buffer go before the next one is waited for (the event loader's peak memory)
     writer.write(PGCOPY_TRAILER)
 
 

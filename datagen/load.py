@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from datagen import catalog, ddl, manifest_store
-from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER, pgpq_tuples
+from datagen.copy_format import pgpq_tuples, write_copy
 from datagen.db import Target, connect, load_failed, redact
 from datagen.errors import DatabaseError
 from datagen.manifest import table_entries
@@ -154,17 +154,19 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table, fr
         sql.Identifier(schema), sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names))
     pause = fault_pause(table.key)
-    with cur.copy(stmt) as copy:
-        copy.write(PGCOPY_HEADER)
+    def tuples() -> Iterator[bytes]:
+        nonlocal pause
         for chunk, rows in pgpq_tuples(frame.select(table.column_names), COPY_BATCH_ROWS):
-            copy.write(chunk)
+            yield chunk
             if pause:
-                copy.write(b"")
+                yield b""
                 time.sleep(pause)
                 pause = 0.0
             if on_progress is not None:
                 on_progress(table.key, rows)
-        copy.write(PGCOPY_TRAILER)
+
+    with cur.copy(stmt) as copy:
+        write_copy(copy, tuples())
 
 
 def fault_pause(table: str) -> float:

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +41,7 @@ from datagen.catalog import (
     switch_layout,
 )
 from datagen.checks import Outcome
-from datagen.copy_format import PGCOPY_HEADER, PGCOPY_TRAILER
+from datagen.copy_format import write_copy
 from datagen.db import Target, connect, describe, load_failed, redact
 from datagen.ddl import EVENT_OWNER_COMMENT
 from datagen.errors import DatabaseError, RefusedError
@@ -437,8 +437,9 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
         stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
             s, stg, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
         pause = fault_pause(t.key)
-        with cur.copy(stmt) as copy:
-            copy.write(PGCOPY_HEADER)
+
+        def bodies() -> Iterator[bytes | memoryview]:
+            nonlocal pause
             while ahead:
                 enc = ahead.popleft().result()
                 _prefetch(pool, make, unit, ahead)
@@ -447,17 +448,19 @@ def _load_unit(conn: psycopg.Connection[tuple[object, ...]], schema: str, unit: 
                 part = enc.part
                 if not all(o.passed for o in enc.outcomes):  # make checks each part (events.build_passed)
                     raise AssertionError(f"{part.table} {part.day} block {part.block}: handed to the loader unchecked")
-                copy.write(enc.body)
+                yield enc.body
                 unit.rows += part.rows
                 unit.fingerprints.append(enc.fingerprint)
                 unit.outcomes.extend(enc.outcomes)
                 del enc  # let the buffer go before waiting for the next one
                 copied(part)
                 if pause:
-                    copy.write(b"")
+                    yield b""
                     time.sleep(pause)
                     pause = 0.0
-            copy.write(PGCOPY_TRAILER)
+
+        with cur.copy(stmt) as copy:
+            write_copy(copy, bodies())
         if unit.rows != unit.planned_rows:  # the plan and the builders disagree: a bug, never user input
             raise AssertionError(f"{t.key} {unit.day}: planned {unit.planned_rows} rows, copied {unit.rows}")
         after_copy()
