@@ -147,13 +147,12 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     return replaced
 
 
-def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str], *,
-                again: bool = False) -> None:
+def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str]) -> None:
     """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
     derived_from; for tap events accounts, locations and devices) must hold what this config and seed
-    generate: events join them. again: the tables were read back and matched before the schema's lock was
-    taken; a load since then would have recorded other fingerprints in the manifest, so those are compared
-    (reading the tables again only when the manifest does not hold them)."""
+    generate: events join them. The manifest, written in the same transaction as the rows, records their
+    fingerprints; the tables are read back (readback.check_parents) only when it does not hold this config's,
+    to name the table that differs (or for a schema loaded before manifests)."""
     kinds = relations(cur, schema, [t.name for t in CORE_TABLES])
     missing = [t.name for t in CORE_TABLES if t.name not in kinds]
     if missing:
@@ -163,10 +162,9 @@ def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables
     for t in parents:
         check_columns(cur, schema, t)
     fix = "run `just generate` with the same --config first, then `just generate-events`"
-    if again:
-        recorded = (manifest_store.read(cur, schema) or {}).get("tables", {})
-        if all(recorded.get(t.key, {}).get("fingerprint") == fingerprint(gen.frames[t.key], t.key) for t in parents):
-            return
+    recorded = (manifest_store.read(cur, schema) or {}).get("tables", {})
+    if all(recorded.get(t.key, {}).get("fingerprint") == fingerprint(gen.frames[t.key], t.key) for t in parents):
+        return
     readback.check_parents(target, schema, {t.key: gen.frames[t.key] for t in parents},
                            {t.key: f"the event tables are built on {t.key}" for t in parents},
                            present={t.key for t in parents}, consequence="events would not match their parents",
@@ -269,7 +267,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:
-                    _check_core(cur, target, schema, streams.gen, set(plan.parts), again=True)
+                    _check_core(cur, target, schema, streams.gen, set(plan.parts))
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest,
                                 layout=layout)
