@@ -86,7 +86,8 @@ def test_a_toy_table_from_its_declaration_alone(db_url: str, schema: str, config
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = %s "
             "AND table_name = 'app_database_tap_cleanings' ORDER BY ordinal_position", (schema,)).fetchall()
         keys = conn.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY 1",
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype IN ('p', 'f') ORDER BY 1",  # PostgreSQL 18 lists NOT NULL constraints here too
             (f'"{schema}".app_database_tap_cleanings',)).fetchall()
         rows, devices = (conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(s, sql.Identifier(name))).fetchone()
                          for name in ("app_database_tap_cleanings", "app_database_devices"))
