@@ -208,7 +208,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             print(ddl.script(args.schema), end="")
             return EXIT_OK
         out = args.out or Path(__file__).resolve().parent.parent / ddl.DDL_FILE
-        out.write_text(ddl.script(args.schema), encoding="utf-8")
+        _write_file(out, ddl.script(args.schema), example="schema.sql")
         report.err.print(f"wrote {out}")
         return EXIT_OK
     if args.command == "status":
@@ -239,13 +239,10 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | None, out: Path | None) -> int:
-    text = dbt_sources.render(cfg, schema=schema, database=database, config_path=config_path)
-    if out is None:
-        sys.stdout.write(text)
-        return EXIT_OK
+def _write_file(out: Path, text: str, *, example: str) -> None:
+    """Write text to the --out file atomically (a temporary name, then a rename); errors name the path."""
     if out.is_dir() or not out.name:
-        raise UsageError(f"--out: {out} is a folder", hint=f"give a file, e.g. {out / 'app_database.yml'}")
+        raise UsageError(f"--out: {out} is a folder", hint=f"give a file, e.g. {out / example}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
@@ -253,6 +250,14 @@ def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | Non
         tmp.replace(out)
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _dbt_sources(cfg: Config, config_path: str, schema: str, database: str | None, out: Path | None) -> int:
+    text = dbt_sources.render(cfg, schema=schema, database=database, config_path=config_path)
+    if out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    _write_file(out, text, example="app_database.yml")
     report.err.print(f"wrote the dbt sources for schema {schema} to {out}")
     return EXIT_OK
 

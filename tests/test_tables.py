@@ -68,6 +68,11 @@ def test_the_ddl_command_prints_and_writes_the_file(tmp_path: Path) -> None:
                           text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert out.read_text(encoding="utf-8") == (ROOT / ddl.DDL_FILE).read_text(encoding="utf-8")
+    (tmp_path / "a-file").write_text("")
+    bad = tmp_path / "a-file" / "schema.sql"  # its folder is a file: cannot be written
+    done = subprocess.run([sys.executable, "-m", "datagen", "ddl", "--out", str(bad)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and f"cannot write {bad}" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_rendered_ddl_runs_as_one_script(db_url: str, schema: str) -> None:
