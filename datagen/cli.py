@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datagen import checks, db, dbt_sources, ddl, embedded, pipeline, report, status, tuning, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
+from datagen.config.scale import DEFAULT_SCALE, scale_config
 from datagen.db import redact
 from datagen.errors import DatagenError, OutputError, UsageError
 from datagen.generate import generate
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="PATH",
                         help="YAML config (default: config/tapflow.yaml)")
 
+    def scaled(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument("--scale", type=_scale, default=DEFAULT_SCALE, metavar="S",
+                        help=f"multiply accounts.total, and so every table below it, by S (fractions too: 0.1 is 15 "
+                             f"accounts at the shipped config), keeping every share; id ranges grow to fit. {what} "
+                             "(default 1: the config as written)")
+
     def loading(sp: argparse.ArgumentParser, *, replace: str, dry_run: str, manifest: str) -> None:
         """The options every command that writes to the database shares."""
         sp.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
@@ -62,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "tables, whose rows belong to the replaced data, are emptied in the same "
                                    "transaction (the question says so); run `generate-events` afterwards.")
     common(g)
+    scaled(g, "The manifest records it; generate-events and validate must be given the same S")
     g.add_argument("--only", type=_table_list, metavar="T1,T2",
                    help="regenerate only these tables and everything that depends on them (devices brings "
                         "subscriptions, maintenance logs and the events that use devices); every other table is "
@@ -82,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                     "and a view, for load tests); a window next to days of the other layout is refused, a run over "
                     "the whole range switches the table.")
     common(e)
+    scaled(e, "Must be the S the core tables were generated with")
     e.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day of the window (default: range start)")
     e.add_argument("--end", type=_date, metavar="YYYY-MM-DD",
                    help="last day of the window, inclusive (default: range end)")
@@ -113,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
                     "missing, extra and altered partitions are named. Waits for a running load into the schema. "
                     "Exit 0: everything passes; 1: violations; 2: bad usage or the database is unreachable.")
     common(v)
+    scaled(v, "Must be the S the schema was generated with")
     v.add_argument("--schema", default=SCHEMA, help=f"schema to validate (default: {SCHEMA})")
     v.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
     v.add_argument("--manifest", type=Path, metavar="PATH",
@@ -214,7 +224,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     if args.command == "status":
         _check_schema_name(args.schema)
         return _status(args.schema, args.database_url, args.export)
-    cfg = load_config(args.config)
+    cfg = scale_config(load_config(args.config), getattr(args, "scale", DEFAULT_SCALE))
     if args.command == "validate":
         if args.in_memory:
             return _validate_in_memory(cfg, as_json=args.json)
@@ -327,6 +337,16 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return n
+
+
+def _scale(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        s = 0.0
+    if not (s > 0 and s != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return s
 
 
 def _table_list(text: str) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from datagen import checks
 from datagen.builders import EVENTS, EventInputs, Part, prepare_event_inputs
 from datagen.builders._common import with_nulls
 from datagen.config import Config
+from datagen.config.scale import at_limit
 from datagen.errors import ConfigError, UsageError, ValidationFailed
 from datagen.generate import Generated
 from datagen.manifest import fingerprint
@@ -187,8 +188,8 @@ def _check_fits(cfg: Config, table: str, rows: int) -> None:
             f"id_ranges.{table}",
             f"the event range {ev.start_date} to {ev.end_date} needs {rows:,} {table} ids but [{lo:,}, {hi:,}] "
             f"holds {hi - lo + 1:,}",
-            hint=f"widen id_ranges.{table} to at least [{lo}, {lo + rows - 1}] or shorten events.range "
-                 "(`just generate-events --dry-run` shows the counts)",
+            hint=at_limit(cfg, table) or f"widen id_ranges.{table} to at least [{lo}, {lo + rows - 1}] (or write "
+                 "auto), or shorten events.range (`just generate-events --dry-run` shows the counts)",
         )
 
 

@@ -47,7 +47,7 @@ from datagen.ddl import EVENT_OWNER_COMMENT
 from datagen.errors import DatabaseError, RefusedError
 from datagen.generate import Generated
 from datagen.load import fault_pause
-from datagen.manifest import combine, fingerprint
+from datagen.manifest import combine, core_scale, fingerprint, scale_mismatch
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table, ancestors
 from datagen.tuning import (
     BUILD_WORKERS,
@@ -110,14 +110,14 @@ DIGEST_COMMENT = "datagen events {}"  # on every partition: how its rows were ma
 
 def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, full_range: bool,
             yes: bool, confirm: Callable[[str], None], gen_digest: str, layout: str, parents: bool = True,
-            adopt: bool = False) -> int:
+            adopt: bool = False, scale: float = 1.0) -> int:
     """Checks before any data is built: parents present and equal to this config's, the tables ours, the
     existing partitions consistent with this plan and stored in layout (a whole-range run may switch it).
     Returns how many partitions the run will replace."""
     try:
         with connect(target) as conn, conn.cursor() as cur:
             if parents:
-                _check_core(cur, target, schema, gen, set(plan.parts))
+                _check_core(cur, target, schema, gen, set(plan.parts), scale)
             present = relations(cur, schema, [TABLES[t].name for t in plan.parts])
             replaced = 0
             switched: list[str] = []
@@ -147,7 +147,7 @@ def prepare(target: Target, schema: str, gen: Generated, plan: events.Plan, *, f
     return replaced
 
 
-def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str]) -> None:
+def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables: set[str], cfg_scale: float) -> None:
     """Every core table must exist (`just generate` ran), and those the event tables depend on (foreign keys,
     derived_from; for tap events accounts, locations and devices) must hold what this config and seed
     generate: events join them. The manifest, written in the same transaction as the rows, records their
@@ -162,9 +162,14 @@ def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables
     for t in parents:
         check_columns(cur, schema, t)
     fix = "run `just generate` with the same --config first, then `just generate-events`"
-    recorded = (manifest_store.read(cur, schema) or {}).get("tables", {})
+    manifest = manifest_store.read(cur, schema)
+    recorded = (manifest or {}).get("tables", {})
     if all(recorded.get(t.key, {}).get("fingerprint") == fingerprint(gen.frames[t.key], t.key) for t in parents):
         return
+    scale = scale_mismatch(manifest, cfg_scale, schema)
+    if scale is not None:
+        raise RefusedError(f"{scale}; nothing was changed", hint=f"pass --scale {core_scale(manifest):g}, or run "
+                           f"`just generate --scale {cfg_scale:g}` first")
     readback.check_parents(target, schema, {t.key: gen.frames[t.key] for t in parents},
                            {t.key: f"the event tables are built on {t.key}" for t in parents},
                            present={t.key for t in parents}, consequence="events would not match their parents",
@@ -267,7 +272,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 drop_staging(cur, schema)
                 # what prepare() saw may have changed while it asked: check again, now that no run can interfere
                 if replacing_core is None:
-                    _check_core(cur, target, schema, streams.gen, set(plan.parts))
+                    _check_core(cur, target, schema, streams.gen, set(plan.parts), streams.cfg.scale)
                 for key in plan.parts:
                     _to_replace(cur, schema, TABLES[key], plan, full_range=full_range, digest=streams.digest,
                                 layout=layout)

@@ -88,3 +88,21 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def core_scale(manifest: dict[str, Any] | None) -> float | None:
+    """The --scale the manifest's core tables were generated at (its last `generate` run; runs recorded before
+    --scale existed were at 1), or None when it records no such run."""
+    for run in reversed((manifest or {}).get("runs", [])):
+        if str(run.get("command", "")).startswith("generate") and run.get("command") != "generate-events":
+            return float(run.get("scale", 1.0))
+    return None
+
+
+def scale_mismatch(manifest: dict[str, Any] | None, scale: float, schema: str) -> str | None:
+    """Why this run's --scale cannot go with the schema's core tables, or None when it can."""
+    recorded = core_scale(manifest)
+    if recorded is None or recorded == scale:
+        return None
+    return (f"schema {schema} holds core tables generated with --scale {recorded:g} (its manifest records it), and "
+            f"this run has --scale {scale:g}")

@@ -51,7 +51,7 @@ def run_record(cfg: Config, command: str, opts: object, rows: dict[str, int]) ->
     assert dataclasses.is_dataclass(opts) and not isinstance(opts, type)
     options = {k: v for k, v in dataclasses.asdict(opts).items() if k != "database_url"}
     return {"datagen_version": version("datagen"), "command": command,
-            "options": json.loads(json.dumps(options, default=str)), "seed": cfg.seed,
+            "options": json.loads(json.dumps(options, default=str)), "seed": cfg.seed, "scale": cfg.scale,
             "config_digest": config_digest(cfg), "started_at": dt.datetime.now(dt.UTC).isoformat(), "rows": rows}
 
 
@@ -146,7 +146,7 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
                      f"days {plan.window[0]} to {plan.window[1]}")
     load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=opts.yes,
                         confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest,
-                        layout=cfg.events.tap_layout, adopt=opts.adopt)
+                        layout=cfg.events.tap_layout, adopt=opts.adopt, scale=cfg.scale)
     total = sum(plan.window_rows.values())
     with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
@@ -249,8 +249,7 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
             full_range = plan.window == (cfg.events.start_date, cfg.events.end_date)
             load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=True,
                                 confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames,
-                                layout=cfg.events.tap_layout,
-                                adopt=opts.adopt)
+                                layout=cfg.events.tap_layout, adopt=opts.adopt, scale=cfg.scale)
             ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          on_progress=advance, replacing_core=replace_core if frames else None,
                                          adopt=opts.adopt, run=run)

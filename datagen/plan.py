@@ -22,6 +22,7 @@ class PlanRow:
     maximum: int
     planned: int  # drawn for this seed
     id_range: tuple[int, int]
+    auto: bool = False  # id_ranges.<table>: auto (the range is [1, max_id]; the plan takes what it needs)
 
     @property
     def fits(self) -> bool:
@@ -62,6 +63,8 @@ def make_plan(cfg: Config, planned: dict[str, int]) -> list[PlanRow]:
     visits = (cfg.end_date - cfg.start_date).days // cfg.maintenance_interval_days + 1
     hi["device_maintenance_logs"] = hi["devices"] * visits
     # a table with no count model here is bounded by its id range alone
-    return [PlanRow(t.key, RUNBOOK_EXPECTED.get(t.key), exp.get(t.key, float("nan")), lo.get(t.key, 0),
+    runbook = {k: round(v * cfg.scale) for k, v in RUNBOOK_EXPECTED.items()}  # the promise, at --scale
+    return [PlanRow(t.key, runbook.get(t.key), exp.get(t.key, float("nan")), lo.get(t.key, 0),
                     hi.get(t.key, cfg.id_range(t.id_range_key)[1] - cfg.id_range(t.id_range_key)[0] + 1),
-                    planned.get(t.key, 0), cfg.id_range(t.id_range_key)) for t in CORE_TABLES]
+                    planned.get(t.key, 0), cfg.id_range(t.id_range_key), t.id_range_key in cfg.auto_ids)
+            for t in CORE_TABLES]

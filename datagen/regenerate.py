@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import psycopg
 
-from datagen import events, readback
+from datagen import events, manifest_store, readback
 from datagen.catalog import existing_partitions
 from datagen.config import Config
 from datagen.db import Target, connect, describe, redact
-from datagen.errors import DatabaseError, UsageError
+from datagen.errors import DatabaseError, RefusedError, UsageError
 from datagen.generate import Generated
 from datagen.load import existing_rows
+from datagen.manifest import core_scale, scale_mismatch
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, dependency_closure, parents_of, same_day_parents
 
 
@@ -67,9 +68,15 @@ def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[s
         with connect(target) as conn, conn.cursor() as cur:
             days = {k: sorted(filter(None, map(TABLES[k].day_of, existing_partitions(cur, schema, TABLES[k]))))
                     for k in why if TABLES[k].partitioned and k in counts}
+            manifest = manifest_store.read(cur, schema)
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
+    mismatch = scale_mismatch(manifest, cfg.scale, schema)
+    if mismatch is not None and any(counts.get(k) for k in TABLES if k not in why):
+        raise RefusedError(f"{mismatch}: --only would put new rows next to tables of another scale; nothing was "
+                           "changed", hint=f"pass --scale {core_scale(manifest):g}, or regenerate everything at "
+                           f"--scale {cfg.scale:g}: `just generate --scale {cfg.scale:g}`")
     _check_outside(cfg, gen, target, schema, why, counts, only)
     held = sorted({d for ds in days.values() for d in ds})
     window = (held[0], held[-1]) if held else None

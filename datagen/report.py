@@ -92,7 +92,7 @@ def plan_table(rows: Sequence[PlanRow]) -> RichTable:
     for r in rows:
         expected = "" if math.isnan(r.expected) else f"{r.expected:,.0f}"
         t.add_row(r.table, f"~{r.runbook:,}" if r.runbook else "", expected,
-                  f"{r.minimum:,}", f"{r.maximum:,}", f"{r.planned:,}", f"{r.id_range[0]:,}-{r.id_range[1]:,}",
+                  f"{r.minimum:,}", f"{r.maximum:,}", f"{r.planned:,}", id_range_text(r.id_range, r.auto, r.planned),
                   "yes" if r.fits else "NO")
     return t
 
@@ -171,8 +171,15 @@ def event_plan_table(plan: Plan, cfg: Config) -> RichTable:
         rows = plan.window_rows[key]
         ids = f"{parts[0].first_id:,}-{parts[0].first_id + rows - 1:,}" if rows else ""
         t.add_row(key, f"{rows:,}", f"{len(plan.day_spans(key))}", ids, f"{plan.range_rows[key]:,}",
-                  f"{lo:,}-{hi:,}", "yes" if plan.range_rows[key] <= hi - lo + 1 else "NO")
+                  id_range_text((lo, hi), key in cfg.auto_ids, plan.range_rows[key]),
+                  "yes" if plan.range_rows[key] <= hi - lo + 1 else "NO")
     return t
+
+
+def id_range_text(id_range: tuple[int, int], auto: bool, needed: int) -> str:
+    """An id range as the plans show it; an `auto` one as the ids the plan takes."""
+    lo, hi = id_range
+    return f"auto {lo:,}-{lo + needed - 1:,}" if auto else f"{lo:,}-{hi:,}"
 
 
 def event_load_table(result: EventLoad) -> RichTable:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 SCHEMA = "raw"  # the dbt source schema; --schema overrides it
+INTEGER_MAX = 2**31 - 1  # the largest PostgreSQL integer: every id column is one
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Table:
     # (column, via fk column, parent column): this column must equal the parent's value (denormalized copy)
     copies: tuple[tuple[str, str, str], ...] = ()
     id_range_key: str = ""
+    # The largest id the table can hold, and why (ids are PostgreSQL integer; a scaled or `auto` id range grows
+    # up to it, and a plan beyond it is refused naming id_ranges.<key> and this limit).
+    max_id: int = INTEGER_MAX
+    max_id_reason: str = "ids are PostgreSQL integer columns"
     created_column: str = "created_at"
     parents_before: tuple[str, ...] = field(default=())
     # Tables whose rows this table's builder reads without a foreign key to them (subscriptions' tiers follow
@@ -272,6 +277,8 @@ DEVICES = Table(
     foreign_keys=(ForeignKey("location_id", "locations"), ForeignKey("customer_id", "accounts")),
     copies=(("customer_id", "location_id", "customer_id"),),
     id_range_key="devices",
+    max_id=2**24 - 1,
+    max_id_reason="device MAC addresses carry the id in three bytes",
     reads=(
         "seed", "time_range.end_date", "devices.*", "growth_patterns.monthly_growth_rate.device_expansion",
         "maintenance.interval_days", "data_quality.null_rates.optional_fields", "id_ranges.devices",

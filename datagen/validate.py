@@ -28,7 +28,7 @@ from datagen.config import Config, config_digest
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
-from datagen.manifest import fingerprint, read_manifest
+from datagen.manifest import core_scale, fingerprint, read_manifest, scale_mismatch
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors, same_day_groups, same_day_parents
 from datagen.tuning import READ_CONNECTIONS
 
@@ -178,6 +178,10 @@ def validate(cfg: Config, target: Target, opts: Options,
                     warnings.append(f"schema {opts.schema} has no manifest table (it was loaded before datagen "
                                     "recorded one): the comparison with the manifest is skipped; reload with "
                                     "`just generate` and `just generate-events` to record it")
+            scale = scale_mismatch(manifest, cfg.scale, opts.schema)
+            if scale is not None:
+                raise UsageError(f"{scale}: its rows would fail every count", hint=f"validate with --scale "
+                                 f"{core_scale(manifest):g}")
             if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
                 warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has "
                                 f"{cfg.seed}")

@@ -360,8 +360,8 @@ def test_a_half_initialised_cluster_is_removed_not_left_to_fail(base: Path) -> N
         folder.mkdir(parents=True)
         (folder / "global").mkdir()
         (folder / "postgresql.conf").write_text("# half-made\n")
-    if IS_ROOT:
-        entry = pwd.getpwnam(embedded.SERVICE_USER)
+    if IS_ROOT:  # owned by the service user, as a killed run leaves them (the first start as root creates it)
+        entry = embedded._service_user()
         for path in (pg, pg / "data", pg / "data.new"):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     try:

@@ -11,6 +11,7 @@ import polars as pl
 
 from datagen._hash import mix_for_draws
 from datagen.config import Config, CountShape, largest_remainder
+from datagen.config.scale import at_limit
 from datagen.errors import ConfigError
 from datagen.tables import Table
 
@@ -64,8 +65,8 @@ def allocate_ids(cfg: Config, table: str, n: int) -> npt.NDArray[np.int64]:
         raise ConfigError(
             f"id_ranges.{table}",
             f"the plan needs {n:,} {table} but the range [{lo}, {hi}] holds {hi - lo + 1:,}",
-            hint=f"widen id_ranges.{table}, or lower the per-size ranges or skew in accounts.count_shapes "
-                 "(`just generate --dry-run` shows the plan)",
+            hint=at_limit(cfg, table) or f"widen id_ranges.{table} (or write auto), or lower the per-size ranges "
+                 "or skew in accounts.count_shapes (`just generate --dry-run` shows the plan)",
         )
     return np.arange(lo, lo + n, dtype=np.int64)
 

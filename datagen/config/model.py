@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from datagen.tables import CORE_TABLES, DEFAULT_LAYOUT, EVENT_TABLES
+from datagen.tables import CORE_TABLES, DEFAULT_LAYOUT, EVENT_TABLES, INTEGER_MAX, Table
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "tapflow.yaml"
 SIZE_ORDER = ("small", "medium", "large", "enterprise")
 ID_TABLES = tuple(t.id_range_key for t in CORE_TABLES + EVENT_TABLES)  # id_ranges: one per declared table
-MAX_ID = 2**31 - 1  # ids are PostgreSQL integer columns
-MAX_DEVICE_ID = 2**24 - 1  # devices' MAC addresses end in the id's three low bytes, so ids must fit in 24 bits
+MAX_ID = INTEGER_MAX  # ids are PostgreSQL integer columns; a table may declare a lower limit (Table.max_id)
+ID_LIMITS: dict[str, Table] = {t.id_range_key: t for t in CORE_TABLES + EVENT_TABLES}  # max_id and its reason
+AUTO = "auto"  # id_ranges.<table>: auto: ids from 1, as many as the plan needs (up to the table's max_id)
 MAX_ACCOUNTS = 1_000_000  # keeps a typo (an extra zero or three) from planning a run that cannot finish
 
 
@@ -195,6 +196,12 @@ class Config:
     maintenance_types: tuple[tuple[str, float], ...]
     optional_null_rate: float  # data_quality.null_rates.optional_fields: each optional column's NULL share
     quality: QualityRules
+    # id_ranges written `auto` (their range is [1, max_id]). Not in the digest: ids start at 1 either way, so
+    # auto and an explicit range that fits give the same rows.
+    auto_ids: tuple[str, ...] = field(default=(), repr=False)
+    # --scale (config/scale.py), recorded with every run. Not in the digest: the accounts and id ranges it
+    # changes are.
+    scale: float = field(default=1.0, repr=False)
 
     # -- derived values, computed here and nowhere else ------------------------------------------------
     @property

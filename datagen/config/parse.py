@@ -12,10 +12,11 @@ import yaml
 from datagen._vocab import words
 from datagen.config._node import Node, check_shares
 from datagen.config.model import (
+    AUTO,
     DEFAULT_CONFIG,
+    ID_LIMITS,
     ID_TABLES,
     MAX_ACCOUNTS,
-    MAX_DEVICE_ID,
     MAX_ID,
     MAX_POUR_SECONDS,
     SIZE_ORDER,
@@ -125,7 +126,7 @@ def parse_config(raw: Any) -> Config:
     roles = _roles(sec["user_roles"])
     subs = _subscriptions(sec["subscriptions"])
     events = _events(sec["events"], [r.name for r in roles], [i.name for i in industries], start_date, end_date)
-    id_ranges = _id_ranges(sec["id_ranges"])
+    id_ranges, auto_ids = _id_ranges(sec["id_ranges"])
     growth, growth_rates = _growth(sec["growth_patterns"], (end_date - start_date).days)
     ch = sec["churn"].mapping(("monthly_rate", "reasons"))
     churn_rate = ch["monthly_rate"].float(lo=0.0, hi=1.0)
@@ -159,6 +160,7 @@ def parse_config(raw: Any) -> Config:
         subscriptions=subs,
         events=events,
         id_ranges=id_ranges,
+        auto_ids=auto_ids,
         growth=growth,
         monthly_growth_rate=growth_rates,
         churn_monthly_rate=churn_rate,
@@ -173,9 +175,6 @@ def parse_config(raw: Any) -> Config:
             max_orphaned_records=vr["max_orphaned_records"].int(lo=0),
         ),
     )
-    if cfg.id_range("devices")[1] > MAX_DEVICE_ID:
-        raise ConfigError("id_ranges.devices", f"must end at or below {MAX_DEVICE_ID:,}, got "
-                          f"{cfg.id_range('devices')[1]:,}: device MAC addresses carry the id in three bytes")
     acc_lo, acc_hi = cfg.id_range("accounts")
     if acc_hi - acc_lo + 1 < accounts:
         raise ConfigError(
@@ -460,9 +459,24 @@ def _events(node: Node, roles: list[str], industries: list[str], start: dt.date,
     )
 
 
-def _id_ranges(node: Node) -> tuple[tuple[str, tuple[int, int]], ...]:
+def _id_ranges(node: Node) -> tuple[tuple[tuple[str, tuple[int, int]], ...], tuple[str, ...]]:
+    """[first, last] per table, or `auto` ([1, the table's max_id]: as many ids as the plan needs)."""
     m = node.mapping(ID_TABLES)
-    return tuple((t, m[t].int_range(lo=1, hi=MAX_ID)) for t in ID_TABLES)
+    out: list[tuple[str, tuple[int, int]]] = []
+    auto: list[str] = []
+    for t in ID_TABLES:
+        limit = ID_LIMITS[t]
+        if m[t].value == AUTO:
+            out.append((t, (1, limit.max_id)))
+            auto.append(t)
+            continue
+        if isinstance(m[t].value, str):
+            raise m[t].fail(f"must be [first, last] or {AUTO}, got {m[t].value!r}")
+        lo, hi = m[t].int_range(lo=1, hi=MAX_ID)
+        if hi > limit.max_id:
+            raise m[t].fail(f"must end at or below {limit.max_id:,}, got {hi:,}: {limit.max_id_reason}")
+        out.append((t, (lo, hi)))
+    return tuple(out), tuple(auto)
 
 
 def _growth(node: Node, span_days: int) -> tuple[tuple[GrowthPattern, ...], tuple[tuple[str, float], ...]]:
