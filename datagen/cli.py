@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, db, dbt_sources, ddl, embedded, pipeline, report, status, tuning, validate
+from datagen import checks, db, dbt_sources, ddl, embedded, parquet_store, pipeline, report, status, tuning, validate
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.config.scale import DEFAULT_SCALE, scale_config
 from datagen.db import redact
@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
                              f"accounts at the shipped config), keeping every share; id ranges grow to fit. {what} "
                              "(default 1: the config as written)")
 
+    def sinks(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--sink", choices=("postgres", "parquet"), default="postgres",
+                        help="where the rows go: postgres (the default: the database, one transaction) or parquet "
+                             "(files under --out; docs/parquet.md)")
+        sp.add_argument("--out", metavar="PATH_OR_URL",
+                        help="--sink parquet: the dataset's folder or object-store URL (s3://bucket/prefix)")
+        sp.add_argument("--compression", choices=parquet_store.COMPRESSIONS, default="zstd",
+                        help="--sink parquet: the files' compression (default zstd)")
+
     def loading(sp: argparse.ArgumentParser, *, replace: str, dry_run: str, manifest: str) -> None:
         """The options every command that writes to the database shares."""
         sp.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
@@ -78,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
             dry_run="print the plan (expected, bounds and planned rows per table) and write nothing",
             manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
                      "schema's _datagen_manifest table, in the load's own transaction)")
+    sinks(g)
 
     e = sub.add_parser(
         "generate-events", help="stream tap events, sessions, page views and feature usage into PostgreSQL",
@@ -97,9 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--tables", type=_table_list, metavar="T1,T2",
                    help=f"only these event tables ({', '.join(t.key for t in EVENT_TABLES)}); "
                         + "; ".join(f"{', '.join(g)} come together" for g in same_day_groups() if len(g) > 1))
-    e.add_argument("--workers", type=_positive, default=tuning.BUILD_WORKERS, metavar="N",
+    e.add_argument("--workers", type=_positive, metavar="N",
                    help=f"threads building partitions while the connections copy (default {tuning.BUILD_WORKERS}; "
-                        "any N gives the same bytes)")
+                        f"with --sink parquet, threads building and writing files, default {tuning.PARQUET_WRITERS}); "
+                        "any N gives the same bytes")
     e.add_argument("--connections", type=_positive, default=tuning.COPY_CONNECTIONS, metavar="N",
                    help=f"parallel COPY connections, each loading one day (default {tuning.COPY_CONNECTIONS}: "
                         "PostgreSQL ingests one stream per core)")
@@ -111,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
             dry_run="print the event plan (rows per table for the window and the whole range) and write nothing",
             manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
                      "schema's _datagen_manifest table, in the swap's own transaction)")
+    sinks(e)
 
     v = sub.add_parser(
         "validate", help="prove the database holds exactly what the config, seed and manifest say",
@@ -233,20 +245,37 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             schema=args.schema, database_url=args.database_url, manifest=args.manifest, tables=args.tables,
             checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress))
     _check_schema_name(args.schema)
+    if args.command in ("generate", "generate-events"):
+        _check_sink(args)
     if args.command == "dbt-sources":
         return _dbt_sources(cfg, args.config, args.schema, args.dbt_database, args.out)
     if args.command == "generate-events":
         pipeline.run_generate_events(cfg, pipeline.EventOptions(
             config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
             dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, start=args.start,
-            end=args.end, workers=args.workers, connections=args.connections, batch_rows=args.batch_rows,
-            tables=args.tables, adopt=args.adopt))
+            end=args.end, connections=args.connections, batch_rows=args.batch_rows, tables=args.tables,
+            adopt=args.adopt, sink=args.sink, out=args.out, compression=args.compression,
+            workers=args.workers or (tuning.PARQUET_WRITERS if args.sink == "parquet" else tuning.BUILD_WORKERS)))
         return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
         dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only,
-        adopt=args.adopt))
+        adopt=args.adopt, sink=args.sink, out=args.out, compression=args.compression))
     return EXIT_OK
+
+
+def _check_sink(args: argparse.Namespace) -> None:
+    """The options that go with --sink parquet, before any work."""
+    if args.sink == "parquet":
+        if not args.out:
+            raise UsageError("--sink parquet needs --out PATH_OR_URL", hint="e.g. --out .datagen/parquet")
+        for flag, given in (("--only", getattr(args, "only", None)), ("--database-url", args.database_url),
+                            ("--adopt", args.adopt), ("--manifest", args.manifest)):
+            if given:
+                raise UsageError(f"{flag} is for --sink postgres; the Parquet sink writes its manifest beside the "
+                                 "data", hint=f"leave out {flag}, or drop --sink parquet")
+    elif args.out:
+        raise UsageError("--out is for --sink parquet", hint="add --sink parquet, or leave out --out")
 
 
 def _write_file(out: Path, text: str, *, example: str) -> None:

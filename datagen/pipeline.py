@@ -12,12 +12,24 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from datagen import checks, db, events, load_events, manifest_store, regenerate, report, validate
+from datagen import (
+    checks,
+    db,
+    events,
+    load_events,
+    load_parquet,
+    manifest_store,
+    parquet_store,
+    regenerate,
+    report,
+    validate,
+)
 from datagen.config import Config, config_digest
 from datagen.errors import ValidationFailed
 from datagen.generate import Generated, generate
 from datagen.load import LoadResult, existing_rows, load
 from datagen.manifest import check_writable, fingerprint, write_manifest
+from datagen.parquet_store import Compression
 from datagen.plan import make_plan
 from datagen.prompt import ask, confirm_replace
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
@@ -34,6 +46,9 @@ class Options:
     progress: bool
     only: tuple[str, ...] | None = None  # regenerate these tables and their dependents (regenerate.py)
     adopt: bool = False  # take over same-named tables datagen did not create
+    sink: str = "postgres"  # or parquet: files under out (load_parquet.py)
+    out: str | None = None
+    compression: Compression = "zstd"
 
 
 def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
@@ -79,6 +94,8 @@ def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
         report.out.print(f"{len(outcomes)} pre-load checks passed. Dry run: nothing was written.")
         return counts
 
+    if opts.sink == "parquet":
+        return _generate_parquet(cfg, opts, gen, counts, t0, check_s)
     if opts.manifest:
         check_writable(opts.manifest)
     target = db.resolve(opts.database_url)
@@ -123,6 +140,9 @@ class EventOptions:
     batch_rows: int
     tables: tuple[str, ...] | None
     adopt: bool = False
+    sink: str = "postgres"
+    out: str | None = None
+    compression: Compression = "zstd"
 
 
 def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
@@ -139,6 +159,8 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
         report.out.print(f"Dry run: nothing was written. Counted in {plan_s:.2f} s.")
         return plan.window_rows
 
+    if opts.sink == "parquet":
+        return _generate_events_parquet(cfg, opts, streams, plan, full_range, t0, plan_s)
     if opts.manifest:
         check_writable(opts.manifest)
     target = db.resolve(opts.database_url)
@@ -171,6 +193,50 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
                      + f"; {len(result.outcomes):,} partition checks passed. {_recorded(opts.schema, opts.manifest)}")
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
+    return result.rows
+
+
+def _generate_parquet(cfg: Config, opts: Options, gen: Generated, counts: dict[str, int], t0: float,
+                      check_s: float) -> dict[str, int]:
+    assert opts.out is not None
+    ds = parquet_store.open_dataset(opts.out, create=True)
+    report.err.print(f"Target: {ds.display} (Parquet, {opts.compression})")
+    total = sum(counts.values())
+    with report.progress(total, "Parquet", enabled=opts.progress) as advance:
+        seconds = load_parquet.write_core(cfg, gen, ds, yes=opts.yes, compression=opts.compression,
+                                          run=run_record(cfg, "generate", opts, counts), on_progress=advance)
+    report.out.print(report.load_table(counts, seconds, {k: fingerprint(f, k) for k, f in gen.frames.items()},
+                                       seconds="write s"))
+    report.out.print(report.distribution_table(gen.frames, cfg))
+    stages = {"generate": gen.seconds, "validate (pre-load)": check_s, "write Parquet": sum(seconds.values()),
+              "total": time.perf_counter() - t0}
+    report.out.print(report.stages_table(stages, total))
+    report.out.print(f"Wrote {total:,} rows as Parquet to {ds.display}. Manifest: "
+                     f"{ds.display.rstrip('/')}/{parquet_store.MANIFEST_FILE}")
+    return counts
+
+
+def _generate_events_parquet(cfg: Config, opts: EventOptions, streams: events.Streams, plan: events.Plan,
+                             full_range: bool, t0: float, plan_s: float) -> dict[str, int]:
+    assert opts.out is not None
+    ds = parquet_store.open_dataset(opts.out, create=True)
+    report.err.print(f"Target: {ds.display} (Parquet, {opts.compression}); days {plan.window[0]} to {plan.window[1]}")
+    total = sum(plan.window_rows.values())
+    with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
+        result = load_parquet.write_events(streams, plan, ds, full_range=full_range, yes=opts.yes,
+                                           compression=opts.compression, workers=opts.workers,
+                                           run=run_record(cfg, "generate-events", opts, plan.window_rows),
+                                           on_progress=advance)
+    report.out.print(report.partitions_table(result))
+    report.out.print(report.partition_checks_table(result.outcomes))
+    report.out.print(report.event_load_table(result))
+    stages = {"plan (count every partition)": plan_s, "build + check + write, in parallel": result.copy_seconds,
+              "manifest": result.swap_seconds, "total": time.perf_counter() - t0}
+    report.out.print(report.stages_table(stages, total))
+    report.out.print(f"Wrote {total:,} event rows for {plan.window[0]} to {plan.window[1]} as Parquet to "
+                     f"{ds.display}" + (f", replacing {result.replaced_partitions} day partitions"
+                                        if result.replaced_partitions else "")
+                     + f"; {len(result.outcomes):,} partition checks passed.")
     return result.rows
 
 

@@ -115,9 +115,10 @@ def failures_text(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def load_table(rows: dict[str, int], copy_s: dict[str, float], fingerprints: dict[str, str]) -> RichTable:
+def load_table(rows: dict[str, int], copy_s: dict[str, float], fingerprints: dict[str, str],
+               seconds: str = "COPY s") -> RichTable:
     t = RichTable(title="Loaded", title_justify="left")
-    for col in ("table", "rows", "COPY s", "rows/s", "fingerprint"):
+    for col in ("table", "rows", seconds, "rows/s", "fingerprint"):
         t.add_column(col, justify="left" if col in ("table", "fingerprint") else "right")
     for key, n in rows.items():
         s = copy_s.get(key, 0.0)

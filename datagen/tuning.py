@@ -16,6 +16,11 @@ BUILD_WORKERS = 1
 # Parts built ahead of the one being copied, per loader: enough to hide build time, few enough that memory
 # follows the largest parts in flight, not the volume.
 PREFETCH = 2
+# Rows per Parquet row group (--sink parquet): a tap-event file (one day of 4,096 devices, ~0.4M rows at the
+# shipped rates) is one group, which scans fastest; a value is part of the bytes, so it never varies.
+PARQUET_ROW_GROUP_ROWS = 1 << 20
+# Partition files written at once by the Parquet sink (each builds and compresses on its own thread).
+PARQUET_WRITERS = 2
 # A staging table's sort budget (maintenance_work_mem): keeps its primary-key build in memory.
 STAGING_SORT_MEMORY = "256MB"
 # Parallel index workers for that build (max_parallel_maintenance_workers): none, the loaders already keep

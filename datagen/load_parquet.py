@@ -1,0 +1,199 @@
+"""The Parquet sink (`--sink parquet --out PATH_OR_URL`): the core tables and the event partitions written as
+Parquet files (parquet_store.Dataset), checked before they are written, with the manifest written after them.
+
+Each file appears whole or not at all, so a failed or interrupted run leaves every file either as it was or as
+it will be; the manifest, written last, still describes the data it was written with until the run completes.
+The same rules as the PostgreSQL sink decide what may be replaced: existing files only after the question (or
+--yes), a window only next to days made from the same config and core tables, events only on core tables this
+config generates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from datagen import events
+from datagen.builders import Part
+from datagen.checks import Outcome
+from datagen.config import Config, config_digest
+from datagen.errors import RefusedError
+from datagen.generate import Generated
+from datagen.load_events import EventLoad
+from datagen.manifest import MANIFEST_VERSION, combine, fingerprint, scale_mismatch, table_entries
+from datagen.parquet_store import Compression, Dataset
+from datagen.prompt import ask
+from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors
+
+LAYOUT = "typed"  # Parquet stores the typed columns: it has no jsonb, and the fingerprints read those anyway
+
+
+def _new_manifest(cfg: Config, old: dict[str, Any] | None) -> dict[str, Any]:
+    return {"manifest_version": MANIFEST_VERSION, "sink": "parquet", "schema": None, "seed": cfg.seed,
+            "config_digest": config_digest(cfg), "tables": {}, "events": {}, "runs": list((old or {}).get("runs", []))}
+
+
+def _finish(manifest: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    manifest["runs"].append({**run, "ended_at": dt.datetime.now(dt.UTC).isoformat()})
+    last = manifest["runs"][-1]
+    manifest["seed"], manifest["config_digest"] = last.get("seed"), last.get("config_digest")
+    return manifest
+
+
+def _held_rows(manifest: dict[str, Any] | None) -> int:
+    m = manifest or {}
+    return sum(int(e.get("rows") or 0) for e in m.get("tables", {}).values()) + sum(
+        int(e.get("rows") or 0) for e in m.get("events", {}).values())
+
+
+def write_core(cfg: Config, gen: Generated, ds: Dataset, *, yes: bool, compression: Compression, run: dict[str, Any],
+               on_progress: Callable[[str, int], None] | None = None) -> dict[str, float]:
+    """The core tables, one file each; the event tables (built on the rows replaced) are removed, as the
+    PostgreSQL sink empties them. Returns the seconds each table took to write."""
+    old = ds.read_manifest()
+    present = [t.key for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)]
+    if present:
+        held = _held_rows(old)
+        ask(f"Replace {len(present)} tables in {ds.display}" + (f" holding {held:,} rows" if held else "")
+            + (" (the event tables depend on them and are removed too)"
+               if any(TABLES[k].partitioned for k in present) else "") + "?", yes=yes)
+    seconds: dict[str, float] = {}
+    for t in CORE_TABLES:
+        t0 = time.perf_counter()
+        ds.write(gen.frames[t.key], ds.core_file(t), compression)
+        seconds[t.key] = time.perf_counter() - t0
+        if on_progress:
+            on_progress(t.key, gen.frames[t.key].height)
+    for t in EVENT_TABLES:
+        ds.delete_dir(ds.path(t.key))
+    manifest = _new_manifest(cfg, old)
+    manifest["tables"] = table_entries(gen.frames)
+    ds.write_manifest(_finish(manifest, run))
+    return seconds
+
+
+def check_core(cfg: Config, gen: Generated, ds: Dataset, manifest: dict[str, Any] | None, keys: set[str]) -> None:
+    """The core tables the event tables are built on must be in the dataset as this config generates them (the
+    manifest records their fingerprints, written with their files)."""
+    fix = f"run `just generate --sink parquet --out {ds.display}` with the same --config first"
+    tables = (manifest or {}).get("tables") or {}
+    if not tables:
+        raise RefusedError(f"{ds.display} holds no core tables (no manifest lists them): events reference the "
+                           "core entities; nothing was written", hint=fix)
+    mismatch = scale_mismatch(manifest, cfg.scale, ds.display)
+    if mismatch is not None:
+        raise RefusedError(f"{mismatch}; nothing was written", hint=f"pass the same --scale, or {fix}")
+    for t in ancestors(keys):
+        want = fingerprint(gen.frames[t.key], t.key)
+        if (tables.get(t.key) or {}).get("fingerprint") != want:
+            raise RefusedError(f"{t.key} in {ds.display} is not what this config and seed generate, so events "
+                               "would not match their parents; nothing was written", hint=fix)
+
+
+def _check_window(streams: events.Streams, plan: events.Plan, manifest: dict[str, Any] | None, ds: Dataset) -> None:
+    """A window goes only next to days made from the same config and core tables (their digest) with the ids
+    this plan gives them."""
+    man_events = (manifest or {}).get("events") or {}
+    for key in plan.parts:
+        t = TABLES[key]
+        listed = (man_events.get(key) or {}).get("partitions") or {}
+        for day in ds.days(t):
+            if plan.window[0] <= day <= plan.window[1]:
+                continue
+            entry = listed.get(day.isoformat())
+            want = plan.all_spans[key].get(day)
+            if (entry is None or entry.get("digest") != streams.digest
+                    or want is None or (entry.get("first_id"), entry.get("rows")) != want):
+                raise RefusedError(
+                    f"{ds.display}: {key} day {day} was not generated from this config and seed, so a window cannot "
+                    "be added next to it; nothing was written",
+                    hint="regenerate the whole event range: `just generate-events --sink parquet` without "
+                         "--start/--end")
+
+
+def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, full_range: bool, yes: bool,
+                 compression: Compression, workers: int, run: dict[str, Any],
+                 on_progress: Callable[[str, int], None] | None = None) -> EventLoad:
+    """The plan's partitions, one file per day and block, built and checked on `workers` threads."""
+    t0 = time.perf_counter()
+    manifest = ds.read_manifest()
+    check_core(streams.cfg, streams.gen, ds, manifest, set(plan.parts))
+    if not full_range:
+        _check_window(streams, plan, manifest, ds)
+    existing = {key: ds.days(TABLES[key]) for key in plan.parts}
+    replaced = [(k, d) for k, days in existing.items() for d in days if full_range or d in set(plan.days)]
+    if replaced:
+        what = "every day" if full_range else f"{plan.window[0]} to {plan.window[1]}"
+        ask(f"Replace {len(replaced)} existing day partitions ({what}) of {', '.join(plan.parts)} in "
+            f"{ds.display}?", yes=yes)
+
+    result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, len(replaced), 0.0)
+    written: dict[str, dict[dt.date, list[tuple[int, str, str]]]] = {k: {} for k in plan.parts}  # block, fp, file
+
+    def job(part: Part) -> tuple[Part, str, list[Outcome], str]:
+        built = events.build_passed(streams, part)
+        path = ds.part_file(TABLES[part.table], part.day, part.block)
+        ds.write(built.frame, path, compression)
+        return part, built.fingerprint, built.outcomes, path
+
+    tc = time.perf_counter()
+    for part, fp, outcomes, path in _in_order(job, [p for p in events.iter_parts(plan) if p.rows], workers):
+        written[part.table].setdefault(part.day, []).append((part.block, fp, path))
+        result.outcomes.extend(outcomes)
+        result.rows[part.table] += part.rows
+        if on_progress:
+            on_progress(part.table, part.rows)
+    result.copy_seconds = time.perf_counter() - tc
+
+    ts = time.perf_counter()
+    man = _new_manifest(streams.cfg, manifest)
+    man["tables"] = (manifest or {}).get("tables", {})
+    man["events"] = {k: v for k, v in ((manifest or {}).get("events") or {}).items() if k not in plan.parts}
+    for key in plan.parts:
+        t = TABLES[key]
+        kept = {} if full_range else {
+            d: e for d, e in (((manifest or {}).get("events") or {}).get(key, {}).get("partitions") or {}).items()
+            if not plan.window[0] <= dt.date.fromisoformat(d) <= plan.window[1]}
+        ours = {p for files in written[key].values() for _, _, p in files}
+        for day, files in existing[key].items():  # what this run did not write in its days (or, whole range, at all)
+            if full_range or plan.window[0] <= day <= plan.window[1]:
+                stale = [f for f in files if f not in ours]
+                ds.delete_files(stale)
+                if day not in written[key]:
+                    ds.delete_dir(ds.day_dir(t, day))
+        for day, blocks in sorted(written[key].items()):
+            first, rows = plan.all_spans[key][day]
+            fps = [fp for _, fp, _ in sorted(blocks)]
+            kept[day.isoformat()] = {"partition": t.partition_name(day), "first_id": first, "rows": rows,
+                                     "fingerprint": combine(fps), "layout": LAYOUT, "digest": streams.digest,
+                                     "files": [path[len(ds.root) + 1:] for _, _, path in sorted(blocks)]}
+            result.partitions[key][day] = (first, rows, combine(fps))
+        parts = dict(sorted(kept.items()))
+        spans = [(int(e["first_id"]), int(e["rows"])) for e in parts.values() if e["rows"]]
+        man["events"][key] = {"table": t.name, "rows": sum(int(e["rows"]) for e in parts.values()),
+                              "range_rows": plan.range_rows[key], "layout": LAYOUT,
+                              "first_id": min((a for a, _ in spans), default=None),
+                              "last_id": max((a + n - 1 for a, n in spans), default=None),
+                              "fingerprint": combine([str(e["fingerprint"]) for e in parts.values()]),
+                              "partitions": parts}
+    ds.write_manifest(_finish(man, run))
+    result.swap_seconds = time.perf_counter() - ts
+    result.total_seconds = time.perf_counter() - t0
+    return result
+
+
+def _in_order(job: Callable[[Part], tuple[Part, str, list[Outcome], str]], parts: list[Part],
+              workers: int) -> Iterator[tuple[Part, str, list[Outcome], str]]:
+    """job over parts on `workers` threads, results in plan order, at most 2 x workers parts in flight."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending = []
+        for part in parts:
+            pending.append(pool.submit(job, part))
+            if len(pending) >= 2 * max(1, workers):
+                yield pending.pop(0).result()
+        for f in pending:
+            yield f.result()
+

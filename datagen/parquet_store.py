@@ -1,0 +1,177 @@
+"""A Parquet dataset: where each table's files live, how one is written (whole or not at all), and the manifest
+beside them. Local folders and object-store URLs (s3://bucket/prefix) go through one pyarrow filesystem.
+
+    <root>/accounts/part-0.parquet                        a core table: one file
+    <root>/tap_events/day=2025-06-23/part-0.parquet       an event table: one file per day and block
+    <root>/_datagen_manifest.json                         written after the data files it describes
+
+File names, row order (the builders' order), row-group size and compression are fixed, so the same config and
+seed give the same bytes. The manifest has the shape of the PostgreSQL manifest's JSON export (manifest.md):
+partitions carry the same names (app_database_tap_events_p20250623), so validate compares both the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import polars as pl
+import pyarrow.fs as pafs
+
+from datagen import tuning
+from datagen.errors import OutputError, UsageError
+from datagen.tables import Table
+
+MANIFEST_FILE = "_datagen_manifest.json"
+Compression = Literal["zstd", "snappy", "lz4", "gzip", "uncompressed"]
+COMPRESSIONS: tuple[Compression, ...] = ("zstd", "snappy", "lz4", "gzip", "uncompressed")
+SCHEMES = ("file", "s3")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset root: a local folder or an object-store prefix, with its filesystem."""
+
+    display: str  # as the user gave it, for messages
+    fs: pafs.FileSystem
+    root: str  # the root inside fs (no trailing slash)
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def core_file(self, t: Table) -> str:
+        return self.path(t.key, "part-0.parquet")
+
+    def day_dir(self, t: Table, day: dt.date) -> str:
+        return self.path(t.key, f"day={day.isoformat()}")
+
+    def part_file(self, t: Table, day: dt.date, block: int) -> str:
+        return f"{self.day_dir(t, day)}/part-{block}.parquet"
+
+    # -- reading the layout ------------------------------------------------------------------------
+    def _entries(self, path: str) -> list[pafs.FileInfo]:
+        try:
+            return list(self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)))
+        except OSError as exc:
+            raise OutputError(f"cannot list {self.display}: {exc}") from None
+
+    def has_table(self, t: Table) -> bool:
+        return bool(self._entries(self.path(t.key)))
+
+    def days(self, t: Table) -> dict[dt.date, list[str]]:
+        """The day folders of an event table and the files in each (full paths), sorted."""
+        out: dict[dt.date, list[str]] = {}
+        for info in self._entries(self.path(t.key)):
+            name = info.base_name
+            if info.type == pafs.FileType.Directory and name.startswith("day="):
+                try:
+                    day = dt.date.fromisoformat(name[4:])
+                except ValueError:
+                    continue
+                out[day] = sorted(f.path for f in self._entries(info.path) if f.path.endswith(".parquet"))
+        return dict(sorted(out.items()))
+
+    # -- writing -----------------------------------------------------------------------------------
+    def write(self, frame: pl.DataFrame, path: str, compression: Compression) -> None:
+        """The frame as one Parquet file at path, appearing whole or not at all: written under a temporary name
+        beside it, then renamed over it (an object store's move is a copy then a delete: the final key appears in
+        one PUT either way)."""
+        parent = path.rsplit("/", 1)[0]
+        tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            self.fs.create_dir(parent, recursive=True)
+            with self.fs.open_output_stream(tmp) as out:
+                frame.write_parquet(out, compression=compression, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS,
+                                    statistics=True)
+            self.fs.move(tmp, path)
+        except OSError as exc:
+            self._forget(tmp)
+            raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
+
+    def write_text(self, path: str, text: str) -> None:
+        tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(text.encode("utf-8"))
+            self.fs.move(tmp, path)
+        except OSError as exc:
+            self._forget(tmp)
+            raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
+
+    def delete_files(self, paths: list[str]) -> None:
+        for p in paths:
+            self._forget(p)
+
+    def delete_dir(self, path: str) -> None:
+        try:
+            self.fs.delete_dir(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise OutputError(f"cannot remove {self._show(path)}: {exc}") from None
+
+    def _forget(self, path: str) -> None:
+        with contextlib.suppress(OSError):
+            self.fs.delete_file(path)
+
+    def _show(self, path: str) -> str:
+        return self.display.rstrip("/") + path[len(self.root):]
+
+    # -- the manifest ------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        try:
+            with self.fs.open_input_stream(self.path(MANIFEST_FILE)) as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot read {self._show(self.path(MANIFEST_FILE))}: {exc}",
+                              hint="remove the dataset folder and generate it again") from None
+        return data if isinstance(data, dict) else None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.write_text(self.path(MANIFEST_FILE), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def open_dataset(out: str, *, create: bool) -> Dataset:
+    """--out PATH_OR_URL as a Dataset; refuses an unknown scheme, and (create) a root that cannot be written."""
+    scheme = urlparse(out).scheme
+    if len(scheme) > 1 and scheme not in SCHEMES:  # one letter: a Windows drive, not a scheme
+        raise UsageError(f"--out {out}: unknown scheme {scheme}://", hint="give a folder, file://PATH or s3://BUCKET/PREFIX")
+    if scheme in ("", "file") or len(scheme) == 1:
+        root = os.path.abspath(out[len("file://"):] if scheme == "file" else out).rstrip("/") or "/"
+        ds = Dataset(out, pafs.LocalFileSystem(), root)
+        if create:
+            _check_local(ds)
+        return ds
+    try:
+        fs, root = pafs.FileSystem.from_uri(out)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--out {out}: {exc}") from None
+    return Dataset(out, fs, root.rstrip("/"))
+
+
+def _check_local(ds: Dataset) -> None:
+    """A local root must be a folder we can write (probed with a file, so nothing is built for nothing)."""
+    if os.path.exists(ds.root) and not os.path.isdir(ds.root):
+        raise UsageError(f"--out {ds.display} is a file, not a folder", hint="give a folder for the dataset")
+    probe = os.path.join(ds.root, f".datagen-probe-{os.getpid()}")
+    try:
+        os.makedirs(ds.root, exist_ok=True)
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {ds.display}: {exc.strerror or exc}; nothing was written",
+                          hint="give --out a folder you can write") from None
