@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     scaled(v, "Must be the S the schema was generated with")
     v.add_argument("--schema", default=SCHEMA, help=f"schema to validate (default: {SCHEMA})")
     v.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+    v.add_argument("--parquet", metavar="PATH_OR_URL",
+                   help="validate a Parquet dataset (`--sink parquet --out`) instead of the database: the same "
+                        "catalogue, against the _datagen_manifest.json beside it")
     v.add_argument("--manifest", type=Path, metavar="PATH",
                    help="compare with this JSON manifest (`datagen status --export` writes one) instead of the one "
                         "recorded in the schema's _datagen_manifest table")
@@ -243,7 +246,8 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         _check_schema_name(args.schema)
         return pipeline.run_validate(cfg, pipeline.ValidateOptions(
             schema=args.schema, database_url=args.database_url, manifest=args.manifest, tables=args.tables,
-            checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress))
+            checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress,
+            parquet=args.parquet))
     _check_schema_name(args.schema)
     if args.command in ("generate", "generate-events"):
         _check_sink(args)

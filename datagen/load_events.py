@@ -166,7 +166,7 @@ def _check_core(cur: Cursor, target: Target, schema: str, gen: Generated, tables
     recorded = (manifest or {}).get("tables", {})
     if all(recorded.get(t.key, {}).get("fingerprint") == fingerprint(gen.frames[t.key], t.key) for t in parents):
         return
-    scale = scale_mismatch(manifest, cfg_scale, schema)
+    scale = scale_mismatch(manifest, cfg_scale, f"schema {schema}")
     if scale is not None:
         raise RefusedError(f"{scale}; nothing was changed", hint=f"pass --scale {core_scale(manifest):g}, or run "
                            f"`just generate --scale {cfg_scale:g}` first")

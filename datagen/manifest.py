@@ -99,10 +99,10 @@ def core_scale(manifest: dict[str, Any] | None) -> float | None:
     return None
 
 
-def scale_mismatch(manifest: dict[str, Any] | None, scale: float, schema: str) -> str | None:
-    """Why this run's --scale cannot go with the schema's core tables, or None when it can."""
+def scale_mismatch(manifest: dict[str, Any] | None, scale: float, where: str) -> str | None:
+    """Why this run's --scale cannot go with the core tables in where (a schema, a dataset), or None."""
     recorded = core_scale(manifest)
     if recorded is None or recorded == scale:
         return None
-    return (f"schema {schema} holds core tables generated with --scale {recorded:g} (its manifest records it), and "
+    return (f"{where} holds core tables generated with --scale {recorded:g} (its manifest records it), and "
             f"this run has --scale {scale:g}")

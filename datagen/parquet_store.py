@@ -18,8 +18,9 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import polars as pl
 import pyarrow.fs as pafs
@@ -78,8 +79,17 @@ class Dataset:
                     day = dt.date.fromisoformat(name[4:])
                 except ValueError:
                     continue
-                out[day] = sorted(f.path for f in self._entries(info.path) if f.path.endswith(".parquet"))
+                files = [f.path for f in self._entries(info.path) if _block(f.base_name) is not None]
+                out[day] = sorted(files, key=lambda p: _block(p.rsplit("/", 1)[1]) or 0)
         return dict(sorted(out.items()))
+
+    def read(self, path: str) -> pl.DataFrame:
+        """One file of the dataset, its columns as written (no hive column from its folder)."""
+        try:
+            with self.fs.open_input_file(path) as f:
+                return pl.read_parquet(f)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise OutputError(f"cannot read {self._show(path)}: {exc}") from None
 
     # -- writing -----------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, path: str, compression: Compression) -> None:
@@ -144,6 +154,12 @@ class Dataset:
         self.write_text(self.path(MANIFEST_FILE), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+def _block(name: str) -> int | None:
+    """The block of a partition file's name (part-<block>.parquet), or None for any other name."""
+    digits = name.removeprefix("part-").removesuffix(".parquet")
+    return int(digits) if name.startswith("part-") and name.endswith(".parquet") and digits.isdigit() else None
+
+
 def open_dataset(out: str, *, create: bool) -> Dataset:
     """--out PATH_OR_URL as a Dataset; refuses an unknown scheme, and (create) a root that cannot be written."""
     scheme = urlparse(out).scheme
@@ -152,26 +168,62 @@ def open_dataset(out: str, *, create: bool) -> Dataset:
     if scheme in ("", "file") or len(scheme) == 1:
         root = os.path.abspath(out[len("file://"):] if scheme == "file" else out).rstrip("/") or "/"
         ds = Dataset(out, pafs.LocalFileSystem(), root)
-        if create:
-            _check_local(ds)
-        return ds
+    else:
+        ds = _s3(out)
+    if create:
+        _probe(ds)
+    return ds
+
+
+# Where the AWS SDK finds credentials besides the environment (files, a web identity, a container's role).
+_AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def _s3(out: str) -> Dataset:
+    """s3://BUCKET/PREFIX with the usual settings: credentials from the AWS variables, profile or files; the
+    endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (an S3-compatible server); ?anonymous=true for a public
+    bucket. A missing credential is refused here, not met as an anonymous write's "access denied" later."""
+    url = urlparse(out)
+    query = dict(parse_qsl(url.query))
+    unknown = sorted(set(query) - {"anonymous"})
+    if not url.netloc or unknown:
+        raise UsageError(f"--out {out}: " + (f"unknown setting {', '.join(unknown)}" if unknown else "no bucket"),
+                         hint="write s3://BUCKET/PREFIX (the endpoint and region come from AWS_ENDPOINT_URL, "
+                              "AWS_REGION)")
+    anonymous = query.get("anonymous", "").lower() == "true"
+    home = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials"))
+    config = Path(os.environ.get("AWS_CONFIG_FILE", Path.home() / ".aws" / "config"))
+    if not anonymous and not any(os.environ.get(v) for v in _AWS_CREDENTIAL_VARIABLES) and not (
+            home.is_file() or config.is_file()):
+        raise UsageError(f"--out {out}: no AWS credentials (none of {', '.join(_AWS_CREDENTIAL_VARIABLES[:2])} is "
+                         f"set and there is no {home} or {config})",
+                         hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or add "
+                              "?anonymous=true for a public bucket")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     try:
-        fs, root = pafs.FileSystem.from_uri(out)
+        fs = pafs.S3FileSystem(anonymous=anonymous, endpoint_override=endpoint, region=region,
+                               connect_timeout=tuning.OBJECT_STORE_TIMEOUT_S,
+                               request_timeout=tuning.OBJECT_STORE_TIMEOUT_S,
+                               retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3))
     except (OSError, ValueError) as exc:
         raise UsageError(f"--out {out}: {exc}") from None
-    return Dataset(out, fs, root.rstrip("/"))
+    return Dataset(out.split("?", 1)[0].rstrip("/"), fs, f"{url.netloc}{url.path}".rstrip("/"))
 
 
-def _check_local(ds: Dataset) -> None:
-    """A local root must be a folder we can write (probed with a file, so nothing is built for nothing)."""
-    if os.path.exists(ds.root) and not os.path.isdir(ds.root):
+def _probe(ds: Dataset) -> None:
+    """The root must take a file (written and removed at once), so nothing is built for nothing."""
+    if ds.local and os.path.exists(ds.root) and not os.path.isdir(ds.root):
         raise UsageError(f"--out {ds.display} is a file, not a folder", hint="give a folder for the dataset")
-    probe = os.path.join(ds.root, f".datagen-probe-{os.getpid()}")
+    probe = ds.path(f".datagen-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        os.makedirs(ds.root, exist_ok=True)
-        with open(probe, "w", encoding="utf-8"):
-            pass
-        os.unlink(probe)
+        if ds.local:
+            ds.fs.create_dir(ds.root, recursive=True)
+        with ds.fs.open_output_stream(probe) as f:
+            f.write(b"")
+        ds.fs.delete_file(probe)
     except OSError as exc:
-        raise OutputError(f"cannot write to {ds.display}: {exc.strerror or exc}; nothing was written",
-                          hint="give --out a folder you can write") from None
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0]
+        raise OutputError(f"cannot write to {ds.display}: {reason}; nothing was written",
+                          hint="give --out a folder (or bucket) you can write") from None

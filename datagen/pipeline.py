@@ -250,6 +250,7 @@ class ValidateOptions:
     connections: int
     as_json: bool
     progress: bool
+    parquet: str | None = None  # a Parquet dataset to validate instead of the database
 
 
 def run_validate(cfg: Config, opts: ValidateOptions) -> int:
@@ -257,11 +258,18 @@ def run_validate(cfg: Config, opts: ValidateOptions) -> int:
     vopts = validate.Options(schema=opts.schema, manifest_path=opts.manifest, tables=opts.tables, checks=opts.checks,
                              connections=opts.connections)
     validate.check_selection(vopts)
-    target = db.resolve(opts.database_url)
-    where = opts.manifest or f"{opts.schema}.{manifest_store.TABLE}"
-    report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; manifest {where}")
-    with report.meter("validate", enabled=opts.progress and not opts.as_json) as m:
-        result = validate.validate(cfg, target, vopts, on_progress=m.advance, on_total=m.total)
+    if opts.parquet is not None:
+        ds = parquet_store.open_dataset(opts.parquet, create=False)
+        where = opts.manifest or f"{ds.display.rstrip('/')}/{parquet_store.MANIFEST_FILE}"
+        report.err.print(f"Target: {ds.display} (Parquet); manifest {where}")
+        with report.meter("validate", enabled=opts.progress and not opts.as_json) as m:
+            result = validate.validate_parquet(cfg, ds, vopts, on_progress=m.advance, on_total=m.total)
+    else:
+        target = db.resolve(opts.database_url)
+        where = opts.manifest or f"{opts.schema}.{manifest_store.TABLE}"
+        report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; manifest {where}")
+        with report.meter("validate", enabled=opts.progress and not opts.as_json) as m:
+            result = validate.validate(cfg, target, vopts, on_progress=m.advance, on_total=m.total)
     for w in result.warnings:
         report.err.print(f"[yellow]warning:[/] {w}", markup=True)
     if opts.as_json:

@@ -72,7 +72,7 @@ def plan(cfg: Config, gen: Generated, target: Target, schema: str, only: tuple[s
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {schema} at {describe(target.conninfo)}; nothing was changed: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
-    mismatch = scale_mismatch(manifest, cfg.scale, schema)
+    mismatch = scale_mismatch(manifest, cfg.scale, f"schema {schema}")
     if mismatch is not None and any(counts.get(k) for k in TABLES if k not in why):
         raise RefusedError(f"{mismatch}: --only would put new rows next to tables of another scale; nothing was "
                            "changed", hint=f"pass --scale {core_scale(manifest):g}, or regenerate everything at "

@@ -21,6 +21,9 @@ PREFETCH = 2
 PARQUET_ROW_GROUP_ROWS = 1 << 20
 # Partition files written at once by the Parquet sink (each builds and compresses on its own thread).
 PARQUET_WRITERS = 2
+# Seconds to connect to an object store and for one request (--out s3://...): an unreachable endpoint is
+# reported in seconds, not after the SDK's default minutes.
+OBJECT_STORE_TIMEOUT_S = 10
 # A staging table's sort budget (maintenance_work_mem): keeps its primary-key build in memory.
 STAGING_SORT_MEMORY = "256MB"
 # Parallel index workers for that build (max_parallel_maintenance_workers): none, the loaders already keep

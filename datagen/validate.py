@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import psycopg
@@ -29,7 +29,17 @@ from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
 from datagen.generate import generate
 from datagen.manifest import core_scale, fingerprint, read_manifest, scale_mismatch
-from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors, same_day_groups, same_day_parents
+from datagen.parquet_store import MANIFEST_FILE, Dataset
+from datagen.tables import (
+    CORE_TABLES,
+    EVENT_TABLES,
+    TABLES,
+    Table,
+    ancestors,
+    cast_to_declared,
+    same_day_groups,
+    same_day_parents,
+)
 from datagen.tuning import READ_CONNECTIONS
 
 
@@ -178,10 +188,7 @@ def validate(cfg: Config, target: Target, opts: Options,
                     warnings.append(f"schema {opts.schema} has no manifest table (it was loaded before datagen "
                                     "recorded one): the comparison with the manifest is skipped; reload with "
                                     "`just generate` and `just generate-events` to record it")
-            scale = scale_mismatch(manifest, cfg.scale, opts.schema)
-            if scale is not None:
-                raise UsageError(f"{scale}: its rows would fail every count", hint=f"validate with --scale "
-                                 f"{core_scale(manifest):g}")
+            _check_scale(manifest, cfg, f"schema {opts.schema}")
             if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
                 warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has "
                                 f"{cfg.seed}")
@@ -198,11 +205,49 @@ def validate(cfg: Config, target: Target, opts: Options,
                     warnings.append(f"{opts.schema}.{t.name} is stored in the {layouts[t.key]} layout; the config "
                                     f"asks for {cfg.events.tap_layout} (events.{t.key}.layout), which the next "
                                     "whole-range `just generate-events` switches to")
-            return _run(cfg, target, opts, manifest, present, partitions, layouts, wanted, warnings, t0,
-                        on_progress, on_total)
+            source = PostgresSource(target, opts.schema)
+            try:
+                return _run(cfg, source, opts, manifest, present, partitions, layouts, wanted, warnings, t0,
+                            on_progress, on_total)
+            finally:
+                source.close()
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read schema {opts.schema} at {describe(target.conninfo)}: "
                             f"{redact(str(exc).strip().splitlines()[0])}") from None
+
+
+def validate_parquet(cfg: Config, ds: Dataset, opts: Options,
+                     on_progress: Callable[[int], None] | None = None,
+                     on_total: Callable[[int], None] | None = None) -> Validation:
+    """validate over a Parquet dataset (`--parquet PATH_OR_URL`): the same catalogue and manifest comparison,
+    the manifest being the dataset's _datagen_manifest.json (or --manifest)."""
+    check_selection(opts)
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+    if opts.manifest_path is not None:
+        manifest = read_manifest(opts.manifest_path)
+        if manifest is None:
+            raise UsageError(f"--manifest: {opts.manifest_path} is not a manifest (JSON)")
+    else:
+        manifest = ds.read_manifest()
+        if manifest is None:
+            warnings.append(f"{ds.display} has no {MANIFEST_FILE}: the comparison with the manifest is skipped")
+    _check_scale(manifest, cfg, ds.display)
+    present = {t.name for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)}
+    if not present:
+        raise UsageError(f"{ds.display} holds no datagen table",
+                         hint="write one with `just generate --sink parquet --out PATH` first")
+    partitions = {t.key: [t.partition_name(d) for d in ds.days(t)] for t in EVENT_TABLES if t.name in present}
+    layouts = {t.key: "typed" for t in EVENT_TABLES if t.name in present}
+    return _run(cfg, ParquetSource(ds), opts, manifest, present, partitions, layouts, set(opts.tables or TABLES),
+                warnings, t0, on_progress, on_total)
+
+
+def _check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str) -> None:
+    scale = scale_mismatch(manifest, cfg.scale, where)
+    if scale is not None:
+        raise UsageError(f"{scale}: its rows would fail every count", hint=f"validate with --scale "
+                         f"{core_scale(manifest):g}")
 
 
 def _lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings: list[str]) -> None:
@@ -214,7 +259,7 @@ def _lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings:
         cur.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key(schema),))
 
 
-def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | None, present: set[str],
+def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | None, present: set[str],
          partitions: dict[str, list[str]], layouts: dict[str, str], wanted: set[str], warnings: list[str], t0: float,
          on_progress: Callable[[int], None] | None, on_total: Callable[[int], None] | None) -> Validation:
     findings: dict[str, Finding] = {}
@@ -230,15 +275,14 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
 
     # -- core tables: read back whole, the catalogue, the manifest ----------------------------------------
     core: dict[str, pl.DataFrame] = {}
-    with readback.connect(target) as rconn:
-        for t in CORE_TABLES:
-            if t.name in present:
-                core[t.key] = readback.read(rconn, opts.schema, t)
-                states[t.key].rows = core[t.key].height
+    for t in CORE_TABLES:
+        if t.name in present:
+            core[t.key] = source.read_core(t)
+            states[t.key].rows = core[t.key].height
     frames = readback.with_hidden(core)
     for t in CORE_TABLES:
         if t.key in wanted and t.name not in present:
-            finding(f"{t.key}.present", f"{t.name} exists").add(1, [f"{opts.schema}.{t.name} is missing"], 0.0)
+            finding(f"{t.key}.present", f"{t.name} exists").add(1, [f"{source.where(t)} is missing"], 0.0)
     for o in checks.run_checks(frames, cfg):
         if o.check.tables[0] in wanted and selected(o.check.name, opts.checks):
             finding(o.check.name, o.check.description).add(o.violations, o.sample, o.seconds)
@@ -268,7 +312,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         if on_total:
             on_total(sum(spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
         tr = time.perf_counter()
-        for result in _read_partitions(target, opts, cfg, frames, spans, partitions, layouts, units, on_progress):
+        for result in _read_partitions(source, opts, cfg, frames, spans, partitions, layouts, units, on_progress):
             rows_read += result.rows
             key = result.key
             states[key].rows = (states[key].rows or 0) + result.rows
@@ -311,7 +355,7 @@ def _run(cfg: Config, target: Target, opts: Options, manifest: dict[str, Any] | 
         tc = time.perf_counter()
         diffs = _partition_diffs(seen[t.key], entry, layouts.get(t.key))
         f.add(len(diffs), diffs, time.perf_counter() - tc)
-    return Validation(opts.schema, target.display, opts.manifest_path, manifest, list(findings.values()),
+    return Validation(opts.schema, source.display, opts.manifest_path, manifest, list(findings.values()),
                       list(states.values()), rows_read, read_s, time.perf_counter() - t0, warnings)
 
 
@@ -399,22 +443,12 @@ class PartResult:
     malformed: tuple[int, int | None, float] | None = None  # STORAGE_RULES: rows, the first one's id, seconds
 
 
-def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Frames, spans: Spans,
+def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Frames, spans: Spans,
                      partitions: dict[str, list[str]], layouts: dict[str, str], units: list[Unit],
                      on_progress: Callable[[int], None] | None) -> Iterator[PartResult]:
-    """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each);
-    results in unit order."""
-    local = threading.local()
-    opened: list[readback.Connection] = []
-    guard = threading.Lock()
+    """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each, on
+    PostgreSQL); results in unit order."""
     existing = {k: set(v) for k, v in partitions.items()}
-
-    def connection() -> readback.Connection:
-        if not hasattr(local, "conn"):
-            local.conn = readback.open_connection(target)
-            with guard:
-                opened.append(local.conn)
-        return local.conn
 
     def job(unit: Unit) -> list[PartResult]:
         day, keys = unit
@@ -425,7 +459,7 @@ def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Fr
             name = t.partition_name(day)
             if name not in existing.get(key, set()):
                 continue
-            frame = readback.read(connection(), opts.schema, t, name, layouts[key])
+            frame = source.read_part(t, name, layouts[key])
             frames[key] = frame
             span = spans[key].get(day)
             outcomes: list[checks.Outcome] = []
@@ -436,17 +470,89 @@ def _read_partitions(target: Target, opts: Options, cfg: Config, core: checks.Fr
             bad = None
             if t.packed is not None and layouts[key] == "contract":
                 tb = time.perf_counter()
-                bad = (*readback.malformed(connection(), opts.schema, t, name), time.perf_counter() - tb)
+                bad = (*source.malformed(t, name), time.perf_counter() - tb)
             out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
                                   fingerprint(frame, key), outcomes, span is None and frame.height > 0, bad))
             if on_progress:
                 on_progress(frame.height)
         return out
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, opts.connections)) as pool:
-            for results in pool.map(job, units):
-                yield from results
-    finally:
-        for c in opened:
+    with ThreadPoolExecutor(max_workers=max(1, opts.connections)) as pool:
+        for results in pool.map(job, units):
+            yield from results
+
+
+class Source(Protocol):
+    """Where validate reads the tables from. read_part runs on several threads at once."""
+
+    display: str
+
+    def where(self, t: Table) -> str: ...
+    def read_core(self, t: Table) -> pl.DataFrame: ...
+    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame: ...
+    def malformed(self, t: Table, name: str) -> tuple[int, int | None]: ...
+
+
+class PostgresSource:
+    """A PostgreSQL schema, read with ADBC, one connection per reading thread."""
+
+    def __init__(self, target: Target, schema: str) -> None:
+        self.display, self.target, self.schema = target.display, target, schema
+        self._local = threading.local()
+        self._opened: list[readback.Connection] = []
+        self._guard = threading.Lock()
+
+    def _conn(self) -> readback.Connection:
+        if not hasattr(self._local, "conn"):
+            self._local.conn = readback.open_connection(self.target)
+            with self._guard:
+                self._opened.append(self._local.conn)
+        return self._local.conn
+
+    def where(self, t: Table) -> str:
+        return f"{self.schema}.{t.name}"
+
+    def read_core(self, t: Table) -> pl.DataFrame:
+        return readback.read(self._conn(), self.schema, t)
+
+    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame:
+        return readback.read(self._conn(), self.schema, t, name, layout)
+
+    def malformed(self, t: Table, name: str) -> tuple[int, int | None]:
+        return readback.malformed(self._conn(), self.schema, t, name)
+
+    def close(self) -> None:
+        for c in self._opened:
             c.close()
+        self._opened.clear()
+        self._local = threading.local()
+
+
+class ParquetSource:
+    """A Parquet dataset (parquet_store): each table and day partition read from its files, one at a time."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.display, self.ds = ds.display, ds
+
+    def where(self, t: Table) -> str:
+        return f"{self.ds.display.rstrip('/')}/{t.key}"
+
+    def read_core(self, t: Table) -> pl.DataFrame:
+        return self._read(t, [self.ds.core_file(t)])
+
+    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame:
+        day = t.day_of(name)
+        assert day is not None
+        return self._read(t, self.ds.days(t).get(day, []))
+
+    def _read(self, t: Table, files: list[str]) -> pl.DataFrame:
+        frames = [self.ds.read(f) for f in files]
+        frame = pl.concat(frames) if frames else pl.DataFrame(schema=t.polars_schema)
+        try:
+            return cast_to_declared(frame.select([c.name for c in t.columns]), t)
+        except pl.exceptions.PolarsError as exc:
+            raise UsageError(f"{self.where(t)} does not read back as datagen declares it "
+                             f"({str(exc).strip().splitlines()[0]})", hint="regenerate it") from None
+
+    def malformed(self, t: Table, name: str) -> tuple[int, int | None]:
+        return 0, None  # Parquet stores the typed columns only
