@@ -9,7 +9,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from datagen import checks, db, dbt_sources, ddl, embedded, parquet_store, pipeline, report, status, tuning, validate
+from datagen import (
+    checks,
+    db,
+    dbt_sources,
+    ddl,
+    embedded,
+    executors,
+    parquet_store,
+    pipeline,
+    report,
+    status,
+    tuning,
+    validate,
+)
 from datagen.config import DEFAULT_CONFIG, Config, load_config
 from datagen.config.scale import DEFAULT_SCALE, scale_config
 from datagen.db import redact
@@ -113,7 +126,16 @@ def _parser() -> argparse.ArgumentParser:
                         "any N gives the same bytes")
     e.add_argument("--connections", type=_positive, default=tuning.COPY_CONNECTIONS, metavar="N",
                    help=f"parallel COPY connections, each loading one day (default {tuning.COPY_CONNECTIONS}: "
-                        "PostgreSQL ingests one stream per core)")
+                        "PostgreSQL ingests one stream per core); under Dask each worker task opens its own "
+                        "connection instead, so the workers' count is the parallelism")
+    e.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                   help="where partitions are built: local (threads in this process, the default), dask (the "
+                        "workers of --scheduler's cluster, which must run the same datagen, numpy, polars and "
+                        "pyarrow) or dask-local (a cluster of --dask-workers processes on this machine, started "
+                        "and stopped by datagen); every executor writes the same bytes (docs/executors.md)")
+    e.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="--executor dask: the cluster's scheduler")
+    e.add_argument("--dask-workers", type=_positive, default=2, metavar="N",
+                   help="--executor dask-local: worker processes, one thread each (default 2)")
     e.add_argument("--batch-rows", type=_positive, default=tuning.COPY_BATCH_ROWS, metavar="N",
                    help="rows per Arrow batch where pgpq encodes (sessions, page views, feature usage; tap "
                         f"events use datagen's own encoder); default {tuning.COPY_BATCH_ROWS}, any N gives the "
@@ -259,6 +281,7 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, start=args.start,
             end=args.end, connections=args.connections, batch_rows=args.batch_rows, tables=args.tables,
             adopt=args.adopt, sink=args.sink, out=args.out, compression=args.compression,
+            executor=executors.Executor(args.executor, args.scheduler, args.dask_workers),
             workers=args.workers or (tuning.PARQUET_WRITERS if args.sink == "parquet" else tuning.BUILD_WORKERS)))
         return EXIT_OK
     pipeline.run_generate(cfg, pipeline.Options(

@@ -38,6 +38,12 @@ def resolve(url: str | None = None) -> Target:
     return Target(embedded.ensure_server(), "embedded server")
 
 
+def embeds(url: str | None = None) -> bool:
+    """Whether resolve(url) would use the embedded server (nothing names another)."""
+    return not url and not os.environ.get("DATABASE_URL", "").strip() and not any(
+        os.environ.get(v) for v in _PG_TARGET_VARS)
+
+
 def redact(text: str) -> str:
     """Hide passwords in URLs, key=value conninfo strings and PGPASSWORD's value wherever they appear."""
     out = re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)

@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
-from datagen import copy_format, ddl, events, manifest_store, readback
+from datagen import copy_format, ddl, events, executors, manifest_store, readback
 from datagen.builders import Part
 from datagen.catalog import (
     check_columns,
@@ -58,6 +58,9 @@ from datagen.tuning import (
     STAGING_INDEX_WORKERS,
     STAGING_SORT_MEMORY,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 Cursor = psycopg.Cursor[tuple[object, ...]]
 
@@ -241,7 +244,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
                 on_progress: Callable[[str, int], None] | None = None,
                 make: Make | None = None,
                 replacing_core: Callable[[Callable[[Cursor], None]], object] | None = None,
-                adopt: bool = False, run: dict[str, Any] | None = None) -> EventLoad:
+                adopt: bool = False, run: dict[str, Any] | None = None, client: Client | None = None) -> EventLoad:
     """Generate and load the plan's partitions; the visible change is one transaction at the end.
 
     make: returns a part ready to copy instead of building it (the benchmark's ceiling reads them from a file);
@@ -251,6 +254,7 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
     no foreign keys into the core tables (they would point at the rows being replaced); the keys on the
     partitioned tables check the attached days against the new rows in that transaction.
     run: recorded in the manifest table with the swap (manifest_store), when the swap has its own transaction.
+    client: a Dask cluster's: each day is staged by a task on a worker (stage_unit) instead of the loader threads.
     """
     t0 = time.perf_counter()
     layout = streams.cfg.events.tap_layout
@@ -279,8 +283,12 @@ def load_events(streams: events.Streams, plan: events.Plan, target: Target, *, s
             try:
                 tc = time.perf_counter()
                 build = make or functools.partial(_make, streams, batch_rows)
-                units = _stage_all(target, schema, build, load_days(plan), plan, result, connections,
-                                   workers, on_progress, streams.digest, layout, core_keys=replacing_core is None)
+                if client is not None:
+                    units = _stage_on_cluster(client, streams, target, schema, load_days(plan), plan, result,
+                                              on_progress, batch_rows, layout, core_keys=replacing_core is None)
+                else:
+                    units = _stage_all(target, schema, build, load_days(plan), plan, result, connections,
+                                       workers, on_progress, streams.digest, layout, core_keys=replacing_core is None)
                 result.copy_seconds = time.perf_counter() - tc
                 ts = time.perf_counter()
 
@@ -324,11 +332,7 @@ def _stage_all(target: Target, schema: str, make: Make, days: list[list[Part]], 
     next PREFETCH parts built by the `workers` build threads while it copies (and the next day's first parts
     while a day's keys are added), so no loader waits on another's day. Returns the units in plan order
     (parents first, then by day)."""
-    units: dict[tuple[str, dt.date], _Unit] = {}
-    for parts in days:
-        first, planned = plan.all_spans[parts[0].table][parts[0].day]
-        units[(parts[0].table, parts[0].day)] = _Unit(TABLES[parts[0].table], parts[0].day, first, planned, digest,
-                                                      parts, layout)
+    units = _units_of(days, plan, digest, layout)
     work: queue.Queue[_Unit | None] = queue.Queue()
     for unit in units.values():
         work.put(unit)
@@ -372,6 +376,52 @@ def _stage_all(target: Target, schema: str, make: Make, days: list[list[Part]], 
     done = sorted(units.values(), key=lambda u: (order[u.table.key], u.day))
     result.outcomes.extend(o for u in done for o in u.outcomes)
     return done
+
+
+def _units_of(days: list[list[Part]], plan: events.Plan, digest: str, layout: str) -> dict[tuple[str, dt.date], _Unit]:
+    units: dict[tuple[str, dt.date], _Unit] = {}
+    for parts in days:
+        first, planned = plan.all_spans[parts[0].table][parts[0].day]
+        units[(parts[0].table, parts[0].day)] = _Unit(TABLES[parts[0].table], parts[0].day, first, planned, digest,
+                                                      parts, layout)
+    return units
+
+
+def _stage_on_cluster(c: Client, streams: events.Streams, target: Target, schema: str, days: list[list[Part]],
+                      plan: events.Plan, result: EventLoad, on_progress: Callable[[str, int], None] | None,
+                      batch_rows: int, layout: str, *, core_keys: bool) -> list[_Unit]:
+    """_stage_all on a Dask cluster: one task per day (stage_unit), results gathered as they complete."""
+    units = _units_of(days, plan, streams.digest, layout)
+    task = functools.partial(stage_unit, target=target, schema=schema, batch_rows=batch_rows, core_keys=core_keys)
+    for key, rows, fps, outcomes in executors.map_unordered(c, streams, task, list(units.values()), "copy"):
+        unit = units[key]
+        unit.rows, unit.fingerprints, unit.outcomes = rows, fps, executors.outcomes_of(outcomes)
+        result.rows[unit.table.key] += rows
+        if on_progress is not None:
+            on_progress(unit.table.key, rows)
+    order = {table: i for i, table in enumerate(plan.parts)}
+    done = sorted(units.values(), key=lambda u: (order[u.table.key], u.day))
+    result.outcomes.extend(o for u in done for o in u.outcomes)
+    return done
+
+
+def stage_unit(streams: events.Streams, unit: _Unit, *, target: Target, schema: str, batch_rows: int,
+               core_keys: bool) -> tuple[tuple[str, dt.date], int, list[str], list[executors.OutcomeRow]]:
+    """One day built and copied into its committed staging table on a connection of its own (a Dask task).
+    A staging table an earlier attempt left (its worker died after the commit) is dropped first, so a retry
+    stages the same rows again."""
+    executors.wait_if_asked()
+    make = functools.partial(_make, streams, batch_rows)
+    with connect(target) as conn, ThreadPoolExecutor(max_workers=1) as pool:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
+                                                                    sql.Identifier(unit.staging)))
+        ahead: deque[Future[Encoded]] = deque()
+        _prefetch(pool, make, unit, ahead)
+        _load_unit(conn, schema, unit, ahead, pool, make, threading.Event(), lambda _p: None, lambda: None,
+                   core_keys=core_keys)
+    executors.wait_if_asked("after")
+    return (unit.table.key, unit.day), unit.rows, unit.fingerprints, executors.outcome_rows(unit.outcomes)
 
 
 def _prefetch(pool: ThreadPoolExecutor, make: Make, unit: _Unit | None, ahead: deque[Future[Encoded]]) -> None:

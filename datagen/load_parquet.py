@@ -11,14 +11,14 @@ config generates.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datagen import events
+from datagen import events, executors
 from datagen.builders import Part
-from datagen.checks import Outcome
 from datagen.config import Config, config_digest
 from datagen.errors import RefusedError
 from datagen.generate import Generated
@@ -27,6 +27,9 @@ from datagen.manifest import MANIFEST_VERSION, combine, fingerprint, scale_misma
 from datagen.parquet_store import Compression, Dataset
 from datagen.prompt import ask
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, ancestors
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 LAYOUT = "typed"  # Parquet stores the typed columns: it has no jsonb, and the fingerprints read those anyway
 
@@ -114,10 +117,22 @@ def _check_window(streams: events.Streams, plan: events.Plan, manifest: dict[str
                          "--start/--end")
 
 
+def write_part(streams: events.Streams, part: Part, *, ds: Dataset, compression: Compression) -> tuple[
+        Part, str, list[executors.OutcomeRow], str]:
+    """One partition built, checked and written to its file (on a build thread or a Dask worker)."""
+    executors.wait_if_asked()
+    built = events.build_passed(streams, part)
+    path = ds.part_file(TABLES[part.table], part.day, part.block)
+    ds.write(built.frame, path, compression)
+    executors.wait_if_asked("after")
+    return part, built.fingerprint, executors.outcome_rows(built.outcomes), path
+
+
 def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, full_range: bool, yes: bool,
                  compression: Compression, workers: int, run: dict[str, Any],
-                 on_progress: Callable[[str, int], None] | None = None) -> EventLoad:
-    """The plan's partitions, one file per day and block, built and checked on `workers` threads."""
+                 on_progress: Callable[[str, int], None] | None = None, client: Client | None = None) -> EventLoad:
+    """The plan's partitions, one file per day and block, built and checked on `workers` threads, or as the
+    tasks of a Dask cluster (client)."""
     t0 = time.perf_counter()
     manifest = ds.read_manifest()
     check_core(streams.cfg, streams.gen, ds, manifest, set(plan.parts))
@@ -133,16 +148,14 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, len(replaced), 0.0)
     written: dict[str, dict[dt.date, list[tuple[int, str, str]]]] = {k: {} for k in plan.parts}  # block, fp, file
 
-    def job(part: Part) -> tuple[Part, str, list[Outcome], str]:
-        built = events.build_passed(streams, part)
-        path = ds.part_file(TABLES[part.table], part.day, part.block)
-        ds.write(built.frame, path, compression)
-        return part, built.fingerprint, built.outcomes, path
-
+    task = functools.partial(write_part, ds=ds, compression=compression)
+    todo = [p for p in events.iter_parts(plan) if p.rows]
     tc = time.perf_counter()
-    for part, fp, outcomes, path in _in_order(job, [p for p in events.iter_parts(plan) if p.rows], workers):
+    done = (executors.map_unordered(client, streams, task, todo, "parquet") if client is not None
+            else _in_order(functools.partial(task, streams), todo, workers))
+    for part, fp, outcomes, path in done:
         written[part.table].setdefault(part.day, []).append((part.block, fp, path))
-        result.outcomes.extend(outcomes)
+        result.outcomes.extend(executors.outcomes_of(outcomes))
         result.rows[part.table] += part.rows
         if on_progress:
             on_progress(part.table, part.rows)
@@ -185,8 +198,8 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
     return result
 
 
-def _in_order(job: Callable[[Part], tuple[Part, str, list[Outcome], str]], parts: list[Part],
-              workers: int) -> Iterator[tuple[Part, str, list[Outcome], str]]:
+def _in_order(job: Callable[[Part], tuple[Part, str, list[executors.OutcomeRow], str]], parts: list[Part],
+              workers: int) -> Iterator[tuple[Part, str, list[executors.OutcomeRow], str]]:
     """job over parts on `workers` threads, results in plan order, at most 2 x workers parts in flight."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending = []

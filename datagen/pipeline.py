@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen import (
     checks,
     db,
     events,
+    executors,
     load_events,
     load_parquet,
     manifest_store,
@@ -25,7 +27,7 @@ from datagen import (
     validate,
 )
 from datagen.config import Config, config_digest
-from datagen.errors import ValidationFailed
+from datagen.errors import UsageError, ValidationFailed
 from datagen.generate import Generated, generate
 from datagen.load import LoadResult, existing_rows, load
 from datagen.manifest import check_writable, fingerprint, write_manifest
@@ -33,6 +35,9 @@ from datagen.parquet_store import Compression
 from datagen.plan import make_plan
 from datagen.prompt import ask, confirm_replace
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,12 @@ class EventOptions:
     sink: str = "postgres"
     out: str | None = None
     compression: Compression = "zstd"
+    executor: executors.Executor = field(default_factory=executors.Executor)
 
 
 def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     """Plan, then stream the event partitions of the window into the database. Returns rows per table."""
+    executors.check_options(opts.executor)
     t0 = time.perf_counter()
     gen = generate(cfg)
     streams = events.Streams(cfg, gen)
@@ -163,6 +170,10 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
         return _generate_events_parquet(cfg, opts, streams, plan, full_range, t0, plan_s)
     if opts.manifest:
         check_writable(opts.manifest)
+    if opts.executor.kind == "dask" and db.embeds(opts.database_url):
+        raise UsageError("--executor dask: the embedded server listens on a Unix socket only, which the "
+                         "cluster's workers cannot reach", hint="set DATABASE_URL to a server the workers reach "
+                         "over TCP, or use --executor dask-local (workers on this machine)")
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
@@ -170,11 +181,13 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
                         confirm=lambda q: ask(q, yes=opts.yes), gen_digest=streams.digest,
                         layout=cfg.events.tap_layout, adopt=opts.adopt, scale=cfg.scale)
     total = sum(plan.window_rows.values())
-    with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
+    with _cluster(opts.executor) as client, report.progress(total, "events", enabled=opts.progress,
+                                                            speed=True) as advance:
         result = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
                                          workers=opts.workers, connections=opts.connections,
                                          batch_rows=opts.batch_rows, on_progress=advance, adopt=opts.adopt,
-                                         run=run_record(cfg, "generate-events", opts, plan.window_rows))
+                                         run=run_record(cfg, "generate-events", opts, plan.window_rows),
+                                         client=client)
     if opts.manifest:
         export_manifest(target, opts.schema, opts.manifest)
 
@@ -194,6 +207,18 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
+
+
+@contextlib.contextmanager
+def _cluster(ex: executors.Executor) -> Iterator[Client | None]:
+    """The Dask client the executor asks for (started here for dask-local), or None for local threads."""
+    if not ex.distributed:
+        yield None
+        return
+    report.err.print(f"Executor: {ex.kind}" + (f" at {ex.scheduler}" if ex.scheduler else
+                                                 f", {ex.dask_workers} worker processes"))
+    with executors.client(ex) as client:
+        yield client
 
 
 def _generate_parquet(cfg: Config, opts: Options, gen: Generated, counts: dict[str, int], t0: float,
@@ -222,11 +247,12 @@ def _generate_events_parquet(cfg: Config, opts: EventOptions, streams: events.St
     ds = parquet_store.open_dataset(opts.out, create=True)
     report.err.print(f"Target: {ds.display} (Parquet, {opts.compression}); days {plan.window[0]} to {plan.window[1]}")
     total = sum(plan.window_rows.values())
-    with report.progress(total, "events", enabled=opts.progress, speed=True) as advance:
+    with _cluster(opts.executor) as client, report.progress(total, "events", enabled=opts.progress,
+                                                            speed=True) as advance:
         result = load_parquet.write_events(streams, plan, ds, full_range=full_range, yes=opts.yes,
                                            compression=opts.compression, workers=opts.workers,
                                            run=run_record(cfg, "generate-events", opts, plan.window_rows),
-                                           on_progress=advance)
+                                           on_progress=advance, client=client)
     report.out.print(report.partitions_table(result))
     report.out.print(report.partition_checks_table(result.outcomes))
     report.out.print(report.event_load_table(result))

@@ -24,6 +24,10 @@ PARQUET_WRITERS = 2
 # Seconds to connect to an object store and for one request (--out s3://...): an unreachable endpoint is
 # reported in seconds, not after the SDK's default minutes.
 OBJECT_STORE_TIMEOUT_S = 10
+# Seconds to reach an existing Dask scheduler (--executor dask --scheduler) before the run is refused.
+DASK_CONNECT_TIMEOUT_S = 10
+# How long the worker-loss test's task waits to be killed (executors.FAULT_WAIT_ENV); the test kills it at once.
+DASK_FAULT_WAIT_S = 120
 # A staging table's sort budget (maintenance_work_mem): keeps its primary-key build in memory.
 STAGING_SORT_MEMORY = "256MB"
 # Parallel index workers for that build (max_parallel_maintenance_workers): none, the loaders already keep
