@@ -9,15 +9,15 @@ python := if path_exists(justfile_directory() / ".venv/bin/python") == "true" { 
 default:
     @just --list
 
-# Generate the core entities and load them with COPY (--dry-run, --yes, --schema, --config ...)
+# Generate the core entities and load them with COPY (--dry-run, --yes, --schema, --config, --scale, --sink parquet --out ...)
 generate *args:
     {{python}} -m datagen generate "$@"
 
-# Stream tap events, sessions, page views and feature usage for the event range (--start/--end, --dry-run, --yes)
+# Stream tap events, sessions, page views and feature usage for the event range (--start/--end, --dry-run, --yes, --scale, --sink parquet --out, --executor)
 generate-events *args:
     {{python}} -m datagen generate-events "$@"
 
-# Read the database back and check it against the config, seed and manifest (--json, --tables, --checks, --list)
+# Read the database (or --parquet PATH) back and check it against the config, seed and manifest (--json, --tables, --checks, --list)
 validate *args:
     {{python}} -m datagen validate "$@"
 

@@ -1,0 +1,173 @@
+"""Benchmark: tap events to Parquet with --executor local and dask-local (2 workers), against tpchgen-cli's
+lineitem table to Parquet in the same run (the peer: a Rust TPC-H generator, PyPI tpchgen-cli, on every core);
+the PostgreSQL sink with dask-local against local; optionally a billion tap events to Parquet in one run.
+
+For each volume (`--rows`, default 100M) it picks the first days of 2024 onward that hold that many tap events at
+the shipped rates, writes a config whose events.range is exactly those days (id_ranges.tap_events: [1,
+2147483647]), writes the core tables once, and times `python -m datagen generate-events --tables tap_events
+--sink parquet` as a user runs it (wall time and peak RSS of the process tree). tpchgen-cli writes about as many
+lineitem rows (scale factor rows / 6,001,215) with zstd. Rates are rows/s and uncompressed MB/s: the Arrow bytes
+of what each wrote (a lineitem row is wider than a tap event), read back file by file after the timing.
+
+Usage: python benchmarks/bench_parquet.py [--rows 100M] [--pg-rows 10M] [--billion] [--database-url URL]
+       [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from _common import (
+    DATAGEN,
+    Ran,
+    add_database_argument,
+    default_raw,
+    drop_schema,
+    event_config,
+    machine,
+    parse_rows,
+    run,
+    windows,
+    write_config,
+)
+from _results import add_to_section, commit
+
+from datagen.config import MAX_ID
+
+LINEITEM_PER_SF = 6_001_215  # lineitem rows at scale factor 1
+SCHEMA = "bench_parquet"
+HEADER = "## Parquet sink and executors against tpchgen-cli"
+INTRO = ("datagen: `generate-events --tables tap_events --sink parquet` (zstd) in a fresh process, after the core "
+         "tables were written; tpchgen-cli: `tpchgen-cli parquet --tables lineitem --compression 'ZSTD(1)'` on "
+         "every core, about as many rows. MB/s: uncompressed Arrow bytes of the rows written. Peak RSS: the largest "
+         "process of the run (the coordinator or a worker). Targets: datagen's rows/s at least 2x tpchgen-cli's and "
+         "its MB/s at least 1x; peak RSS at 1B at most 1.1x that at 100M and at most 1 GB per process.\n")
+
+
+def arrow_bytes(root: Path) -> int:
+    """The Arrow size of every Parquet file under root, read one file at a time."""
+    return sum(pq.read_table(f).nbytes for f in sorted(root.rglob("*.parquet")))
+
+
+def parquet_rows(root: Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(root.rglob("*.parquet")))
+
+
+def datagen(config: Path, out: Path, *extra: str) -> Ran:
+    env = {**os.environ}
+    return run([*DATAGEN, "generate-events", "--config", str(config), "--tables", "tap_events", "--sink", "parquet",
+                "--out", str(out), "--yes", "--no-progress", *extra], env)
+
+
+def tpchgen(rows: int, out: Path) -> Ran:
+    sf = f"{rows / LINEITEM_PER_SF:.4f}"
+    tool = str(Path(sys.executable).parent / "tpchgen-cli")
+    return run([tool, "parquet", "-s", sf, "--tables", "lineitem", "--compression", "ZSTD(1)", "--output-dir",
+                str(out), "--quiet"], {**os.environ})
+
+
+def row(when: str, what: str, rows: int, ran: Ran, mb: float | None, note: str) -> str:
+    rate = "" if mb is None else f"{mb / ran.seconds:,.1f}"
+    return (f"| {when} | {machine()} | {what} | {rows:,} | {ran.seconds:.1f} s | {rows / ran.seconds:,.0f} | "
+            f"{rate} | {ran.peak_rss_mb:,.0f} MB | {note} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", default="100M", help="tap events per Parquet run (default 100M)")
+    ap.add_argument("--pg-rows", default="10M", help="tap events for the PostgreSQL sink comparison (0: skip)")
+    ap.add_argument("--billion", action="store_true", help="also write 1B tap events to Parquet (about 18 GB, "
+                                                           "deleted afterwards)")
+    ap.add_argument("--no-record", action="store_true", help="print, do not add to RESULTS.md")
+    add_database_argument(ap)
+    args = ap.parse_args()
+    raw = default_raw()
+    today = str(dt.date.today())
+    lines: list[str] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-parquet-", dir=os.environ.get("BENCH_TMP")) as tmp_name:
+        tmp = Path(tmp_name)
+        target = parse_rows(args.rows)
+        w = windows(raw, [target])[0]
+        config = write_config(tmp / "events.yaml", event_config(raw, w.start, w.end))
+        lake = tmp / "lake"
+        run([*DATAGEN, "generate", "--config", str(config), "--sink", "parquet", "--out", str(lake), "--yes",
+             "--no-progress"], {**os.environ})
+        local = datagen(config, lake)
+        mb = arrow_bytes(lake / "tap_events") / 1e6
+        rows = parquet_rows(lake / "tap_events")
+        lines.append(row(today, f"datagen, --executor local ({w.start}..{w.end})", rows, local, mb,
+                         f"{mb * 1e6 / rows:.1f} Arrow bytes a row"))
+        dask = datagen(config, lake, "--executor", "dask-local", "--dask-workers", "2")
+        lines.append(row(today, "datagen, --executor dask-local --dask-workers 2", rows, dask, mb,
+                         f"{dask.seconds / local.seconds:.2f}x local's time"))
+        shutil.rmtree(lake)
+        tpch_out = tmp / "tpch"
+        tpch = tpchgen(target, tpch_out)
+        tpch_rows = parquet_rows(tpch_out)
+        tpch_mb = arrow_bytes(tpch_out) / 1e6
+        lines.append(row(today, f"tpchgen-cli lineitem, -s {target / LINEITEM_PER_SF:.2f}", tpch_rows, tpch, tpch_mb,
+                         f"{tpch_mb * 1e6 / tpch_rows:.1f} Arrow bytes a row"))
+        shutil.rmtree(tpch_out)
+        best = max(rows / local.seconds, rows / dask.seconds)
+        tpch_rate = tpch_rows / tpch.seconds
+        mb_ratio = max(mb / local.seconds, mb / dask.seconds) / (tpch_mb / tpch.seconds)
+        notes.append(f"rows/s {best / tpch_rate:.2f}x tpchgen-cli's (target 2x: "
+                     f"{'met' if best >= 2 * tpch_rate else 'MISSED'}); uncompressed MB/s {mb_ratio:.2f}x (target 1x: "
+                     f"{'met' if mb_ratio >= 1 else 'MISSED'})")
+        rss_100m = max(local.peak_rss_mb, dask.peak_rss_mb)
+
+        if args.billion:
+            b = windows(raw, [1_000_000_000])[0]
+            big = write_config(tmp / "billion.yaml", event_config(raw, b.start, b.end))
+            lake = tmp / "billion"
+            run([*DATAGEN, "generate", "--config", str(big), "--sink", "parquet", "--out", str(lake), "--yes",
+                 "--no-progress"], {**os.environ})
+            ran = datagen(big, lake)
+            on_disk = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
+            bn = parquet_rows(lake / "tap_events")
+            shutil.rmtree(lake)
+            lines.append(row(today, f"datagen, 1B, --executor local ({b.start}..{b.end}, id_ranges.tap_events "
+                                    f"[1, {MAX_ID}])", bn, ran, None,
+                             f"{on_disk / 1e9:.1f} GB on disk ({on_disk / bn:.1f} bytes a row), deleted"))
+            notes.append(f"peak RSS at 1B {ran.peak_rss_mb:,.0f} MB = {ran.peak_rss_mb / rss_100m:.2f}x that at "
+                         f"{args.rows} (target 1.1x: {'met' if ran.peak_rss_mb <= 1.1 * rss_100m else 'MISSED'}; "
+                         f"1 GB: {'met' if ran.peak_rss_mb <= 1024 else 'MISSED'})")
+
+        pg_target = parse_rows(args.pg_rows)
+        if pg_target:
+            p = windows(raw, [pg_target])[0]
+            pg_config = write_config(tmp / "pg.yaml", event_config(raw, p.start, p.end))
+            env = {**os.environ, **({"DATABASE_URL": args.database_url} if args.database_url else {})}
+            base = [*DATAGEN]
+            common = ["--config", str(pg_config), "--schema", SCHEMA, "--yes", "--no-progress"]
+            run([*base, "generate", *common], env)
+            pg_local = run([*base, "generate-events", "--tables", "tap_events", *common], env)
+            pg_dask = run([*base, "generate-events", "--tables", "tap_events", *common, "--executor", "dask-local",
+                           "--dask-workers", "2"], env)
+            if args.database_url:
+                drop_schema(args.database_url, SCHEMA)
+            n = p.rows
+            lines.append(row(today, "PostgreSQL sink, --executor local", n, pg_local, None, ""))
+            lines.append(row(today, "PostgreSQL sink, --executor dask-local --dask-workers 2", n, pg_dask,
+                             None, f"{pg_local.seconds / pg_dask.seconds:.2f}x local's rows/s"))
+
+    table = ("| date | machine | run | rows | wall | rows/s | uncompressed MB/s | peak RSS | note |\n"
+             "|---|---|---|---|---|---|---|---|---|\n")
+    block = (f"\nRun {today}, commit {commit()}, `python benchmarks/bench_parquet.py --rows {args.rows}"
+             + (" --billion" if args.billion else "") + f" --pg-rows {args.pg_rows}`:\n\n" + table
+             + "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    print(block)
+    if not args.no_record:
+        add_to_section(HEADER, INTRO, block)
+
+
+if __name__ == "__main__":
+    main()
