@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--compression", choices=parquet_store.COMPRESSIONS, default="zstd",
                         help="--sink parquet: the files' compression (default zstd)")
 
+    def executor(sp: argparse.ArgumentParser, what: str) -> None:
+        sp.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                        help=f"{what}: local (threads in this process, the default), dask (the workers of "
+                             "--scheduler's cluster, which must run the same datagen, numpy, polars and pyarrow) or "
+                             "dask-local (a cluster of --dask-workers processes on this machine, started and stopped "
+                             "by datagen); every executor writes the same bytes (docs/executors.md)")
+        sp.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="--executor dask: the cluster's scheduler")
+        sp.add_argument("--dask-workers", type=_positive, default=2, metavar="N",
+                        help="--executor dask-local: worker processes, one thread each (default 2)")
+
     def loading(sp: argparse.ArgumentParser, *, replace: str, dry_run: str, manifest: str) -> None:
         """The options every command that writes to the database shares."""
         sp.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
@@ -101,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
             manifest="also export the manifest as JSON to PATH after the commit (it is always recorded in the "
                      "schema's _datagen_manifest table, in the load's own transaction)")
     sinks(g)
+    executor(g, "with --only, where the regenerated event days are built (the core tables are built here)")
 
     e = sub.add_parser(
         "generate-events", help="stream tap events, sessions, page views and feature usage into PostgreSQL",
@@ -128,14 +139,7 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"parallel COPY connections, each loading one day (default {tuning.COPY_CONNECTIONS}: "
                         "PostgreSQL ingests one stream per core); under Dask each worker task opens its own "
                         "connection instead, so the workers' count is the parallelism")
-    e.add_argument("--executor", choices=executors.EXECUTORS, default="local",
-                   help="where partitions are built: local (threads in this process, the default), dask (the "
-                        "workers of --scheduler's cluster, which must run the same datagen, numpy, polars and "
-                        "pyarrow) or dask-local (a cluster of --dask-workers processes on this machine, started "
-                        "and stopped by datagen); every executor writes the same bytes (docs/executors.md)")
-    e.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="--executor dask: the cluster's scheduler")
-    e.add_argument("--dask-workers", type=_positive, default=2, metavar="N",
-                   help="--executor dask-local: worker processes, one thread each (default 2)")
+    executor(e, "where partitions are built")
     e.add_argument("--batch-rows", type=_positive, default=tuning.COPY_BATCH_ROWS, metavar="N",
                    help="rows per Arrow batch where pgpq encodes (sessions, page views, feature usage; tap "
                         f"events use datagen's own encoder); default {tuning.COPY_BATCH_ROWS}, any N gives the "
@@ -287,7 +291,8 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     pipeline.run_generate(cfg, pipeline.Options(
         config_path=args.config, schema=args.schema, database_url=args.database_url, yes=args.yes,
         dry_run=args.dry_run, manifest=args.manifest, progress=not args.no_progress, only=args.only,
-        adopt=args.adopt, sink=args.sink, out=args.out, compression=args.compression))
+        adopt=args.adopt, sink=args.sink, out=args.out, compression=args.compression,
+        executor=executors.Executor(args.executor, args.scheduler, args.dask_workers)))
     return EXIT_OK
 
 

@@ -54,6 +54,7 @@ class Options:
     sink: str = "postgres"  # or parquet: files under out (load_parquet.py)
     out: str | None = None
     compression: Compression = "zstd"
+    executor: executors.Executor = field(default_factory=executors.Executor)  # --only's event days
 
 
 def validate_frames(cfg: Config) -> tuple[Generated, list[checks.Outcome]]:
@@ -88,8 +89,12 @@ def _recorded(schema: str, export: Path | None) -> str:
 
 def run_generate(cfg: Config, opts: Options) -> dict[str, int]:
     """The main job. Returns rows per table loaded (or planned, for a dry run)."""
+    executors.check_options(opts.executor)
     if opts.only is not None:
         return run_regenerate(cfg, opts)
+    if opts.executor.distributed:
+        raise UsageError("--executor applies to generate-events and to the event days of generate --only; the core "
+                         "tables are built in this process", hint="leave out --executor, or add --only")
     t0 = time.perf_counter()
     gen, outcomes = validate_frames(cfg)
     check_s = sum(o.seconds for o in outcomes)
@@ -171,9 +176,7 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     if opts.manifest:
         check_writable(opts.manifest)
     if opts.executor.kind == "dask" and db.embeds(opts.database_url):
-        raise UsageError("--executor dask: the embedded server listens on a Unix socket only, which the "
-                         "cluster's workers cannot reach", hint="set DATABASE_URL to a server the workers reach "
-                         "over TCP, or use --executor dask-local (workers on this machine)")
+        raise UsageError(EMBEDDED_DASK, hint=EMBEDDED_DASK_HINT)
     target = db.resolve(opts.database_url)
     report.err.print(f"Target: {target.display} ({target.source}), schema {opts.schema}; "
                      f"days {plan.window[0]} to {plan.window[1]}")
@@ -207,6 +210,12 @@ def run_generate_events(cfg: Config, opts: EventOptions) -> dict[str, int]:
     if target.source == "embedded server":
         report.out.print(f"Connect: psql '{target.conninfo}'")
     return result.rows
+
+
+EMBEDDED_DASK = ("--executor dask: the embedded server listens on a Unix socket only, which the cluster's workers "
+                 "cannot reach")
+EMBEDDED_DASK_HINT = ("set DATABASE_URL to a server the workers reach over TCP, or use --executor dask-local (workers "
+                      "on this machine)")
 
 
 @contextlib.contextmanager
@@ -315,6 +324,8 @@ def run_validate(cfg: Config, opts: ValidateOptions) -> int:
 def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
     """`generate --only`: the asked tables and their dependents, checked and replaced; the rest untouched."""
     assert opts.only is not None
+    if opts.executor.kind == "dask" and db.embeds(opts.database_url):
+        raise UsageError(EMBEDDED_DASK, hint=EMBEDDED_DASK_HINT)
     t0 = time.perf_counter()
     gen, _ = validate_frames(cfg)
     regenerate.closure(opts.only)  # usage errors before any connection
@@ -350,9 +361,10 @@ def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
             load_events.prepare(target, opts.schema, gen, plan, full_range=full_range, yes=True,
                                 confirm=lambda _q: None, gen_digest=streams.digest, parents=not frames,
                                 layout=cfg.events.tap_layout, adopt=opts.adopt, scale=cfg.scale)
-            ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
-                                         on_progress=advance, replacing_core=replace_core if frames else None,
-                                         adopt=opts.adopt, run=run)
+            with _cluster(opts.executor) as client:
+                ev = load_events.load_events(streams, plan, target, schema=opts.schema, full_range=full_range,
+                                             on_progress=advance, replacing_core=replace_core if frames else None,
+                                             adopt=opts.adopt, run=run, client=client)
         elif frames:
             replace_core()
     if opts.manifest:

@@ -245,3 +245,20 @@ def test_dask_with_the_embedded_server_names_database_url(local_lake: tuple[Path
                "--scheduler", "tcp://127.0.0.1:1") == 2
     err = capsys.readouterr().err
     assert "embedded server listens on a Unix socket only" in err and "DATABASE_URL" in err
+
+
+def test_only_builds_its_event_days_on_the_cluster(db_env: str, schema: str, small_loaded: list[str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """generate --only devices regenerates devices and what depends on them, the tap-event days on dask-local
+    workers; with the same config nothing moves."""
+    before = db_manifest(db_env, schema)
+    assert run("generate", *small_loaded, "--only", "devices", "--yes", "--executor", "dask-local",
+               "--dask-workers", "2") == 0
+    after = db_manifest(db_env, schema)
+    assert partitions(after) == partitions(before)
+    assert after["runs"][-1]["command"] == "generate --only"
+    capsys.readouterr()
+    assert run("generate", *small_loaded, "--yes", "--executor", "dask-local") == 2
+    assert "--executor applies to generate-events and to the event days of generate --only" in \
+        capsys.readouterr().err
+    assert db_manifest(db_env, schema)["runs"] == after["runs"]
