@@ -38,6 +38,10 @@ class RefusedError(DatagenError):
     """The run would replace data and was not confirmed (no terminal and no --yes, or the user said no)."""
 
 
+class ClusterError(DatagenError):
+    """The Dask cluster cannot be reached, cannot run datagen, or lost a task beyond its retries."""
+
+
 class OutputError(DatagenError):
     """A file datagen must write (the manifest) cannot be written."""
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from datagen import checks, tuning
 from datagen.checks import Outcome
-from datagen.errors import UsageError
+from datagen.errors import ClusterError, DatagenError, UsageError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -71,14 +71,21 @@ def client(ex: Executor) -> Iterator[Client]:
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if ex.kind == "dask-local":
-        with LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
+        try:
+            # ":0": the scheduler's HTTP endpoint on a free port (its default, 8787, warns when another
+            # cluster holds it)
+            cluster = LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
+        except Exception as exc:  # what a cluster that does not start raises varies (OSError, TimeoutError ...)
+            raise ClusterError(f"--executor dask-local: the local Dask cluster did not start: {exc}; nothing was "
+                               "written", hint="use --executor local, or fewer --dask-workers") from None
+        with cluster, Client(cluster) as c:
             yield c
         return
     assert ex.scheduler is not None
     try:
         c = Client(ex.scheduler, timeout=tuning.DASK_CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"--scheduler {ex.scheduler}: cannot reach the Dask scheduler ({exc}); nothing was written",
                          hint="start one (`dask scheduler` and `dask worker tcp://HOST:PORT`), or use --executor "
                               "dask-local") from None
@@ -90,7 +97,12 @@ def client(ex: Executor) -> Iterator[Client]:
 
 
 def _check_workers(c: Client, scheduler: str) -> None:
-    found = c.run(versions)
+    try:
+        found = c.run(versions)
+    except Exception as exc:  # a worker without datagen cannot even unpickle the function
+        raise ClusterError(f"--scheduler {scheduler}: a worker cannot run datagen ({type(exc).__name__}: {exc}); "
+                           "nothing was written", hint="install this checkout on every worker "
+                           "(pip install -e .)") from None
     if not found:
         raise UsageError(f"--scheduler {scheduler}: the cluster has no workers", hint="start `dask worker "
                          f"{scheduler}` on the machines that should build")
@@ -135,10 +147,23 @@ def map_unordered(c: Client, shared: Any, task: Callable[..., Any], items: list[
     complete. A task whose worker dies is run again by Dask (up to distributed.scheduler.allowed-failures)."""
     from distributed import as_completed
 
-    scattered = c.scatter(shared, broadcast=True, hash=False)
-    futures = [c.submit(task, scattered, item, key=f"datagen-{name}-{i}", pure=False) for i, item in enumerate(items)]
+    try:
+        scattered = c.scatter(shared, broadcast=True, hash=False)
+        futures = [c.submit(task, scattered, item, key=f"datagen-{name}-{i}", pure=False)
+                   for i, item in enumerate(items)]
+    except Exception as exc:
+        raise ClusterError(f"the Dask cluster did not take the tasks: {type(exc).__name__}: {exc}") from None
     try:
         for f in as_completed(futures):
-            yield f.result()
+            try:
+                result = f.result()
+            except DatagenError:
+                raise  # a task's own refusal (a partition that fails its checks): already a message
+            except Exception as exc:  # KilledWorker past the retries, a lost scheduler ...
+                raise ClusterError(f"a Dask task failed: {type(exc).__name__}: {exc}",
+                                   hint="see the workers' logs; --executor local builds the same partitions") from None
+            # forget it at once: a worker lost later must not make Dask run a finished task again
+            f.release()
+            yield result
     finally:
         c.cancel(futures)

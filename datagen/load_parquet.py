@@ -2,7 +2,9 @@
 Parquet files (parquet_store.Dataset), checked before they are written, with the manifest written after them.
 
 Each file appears whole or not at all, so a failed or interrupted run leaves every file either as it was or as
-it will be; the manifest, written last, still describes the data it was written with until the run completes.
+it would have been. Before the first file is replaced, the manifest stops listing what the run replaces (the core
+tables, or the days of the window); the complete manifest is written after the last file. So what the manifest
+lists is always what the files hold, and an interrupted run leaves the days it touched unlisted.
 The same rules as the PostgreSQL sink decide what may be replaced: existing files only after the question (or
 --yes), a window only next to days made from the same config and core tables, events only on core tables this
 config generates.
@@ -63,6 +65,8 @@ def write_core(cfg: Config, gen: Generated, ds: Dataset, *, yes: bool, compressi
         ask(f"Replace {len(present)} tables in {ds.display}" + (f" holding {held:,} rows" if held else "")
             + (" (the event tables depend on them and are removed too)"
                if any(TABLES[k].partitioned for k in present) else "") + "?", yes=yes)
+    # first a manifest that lists nothing: while files are replaced, nothing may trust the old fingerprints
+    ds.write_manifest(_new_manifest(cfg, old))
     seconds: dict[str, float] = {}
     for t in CORE_TABLES:
         t0 = time.perf_counter()
@@ -145,6 +149,8 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
         ask(f"Replace {len(replaced)} existing day partitions ({what}) of {', '.join(plan.parts)} in "
             f"{ds.display}?", yes=yes)
 
+    if manifest is not None:  # the days about to be rewritten are no longer vouched for until the run completes
+        ds.write_manifest(_without_window(manifest, plan, full_range))
     result = EventLoad({k: 0 for k in plan.parts}, {k: {} for k in plan.parts}, [], 0.0, 0.0, len(replaced), 0.0)
     written: dict[str, dict[dt.date, list[tuple[int, str, str]]]] = {k: {} for k in plan.parts}  # block, fp, file
 
@@ -153,13 +159,16 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
     tc = time.perf_counter()
     done = (executors.map_unordered(client, streams, task, todo, "parquet") if client is not None
             else _in_order(functools.partial(task, streams), todo, workers))
+    checked: dict[tuple[str, dt.date, int], list[executors.OutcomeRow]] = {}
     for part, fp, outcomes, path in done:
         written[part.table].setdefault(part.day, []).append((part.block, fp, path))
-        result.outcomes.extend(executors.outcomes_of(outcomes))
+        checked[(part.table, part.day, part.block)] = outcomes
         result.rows[part.table] += part.rows
         if on_progress:
             on_progress(part.table, part.rows)
     result.copy_seconds = time.perf_counter() - tc
+    for p in todo:  # in plan order, whichever finished first
+        result.outcomes.extend(executors.outcomes_of(checked[(p.table, p.day, p.block)]))
 
     ts = time.perf_counter()
     man = _new_manifest(streams.cfg, manifest)
@@ -196,6 +205,19 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
     result.swap_seconds = time.perf_counter() - ts
     result.total_seconds = time.perf_counter() - t0
     return result
+
+
+def _without_window(manifest: dict[str, Any], plan: events.Plan, full_range: bool) -> dict[str, Any]:
+    """The manifest with the days this run rewrites taken out (every day of its tables, for the whole range)."""
+    out = {**manifest, "events": dict(manifest.get("events") or {})}
+    for key in plan.parts:
+        entry = out["events"].get(key)
+        if not entry:
+            continue
+        kept = {} if full_range else {d: e for d, e in (entry.get("partitions") or {}).items()
+                                      if not plan.window[0] <= dt.date.fromisoformat(d) <= plan.window[1]}
+        out["events"][key] = {**entry, "partitions": kept, "rows": None, "fingerprint": None}
+    return out
 
 
 def _in_order(job: Callable[[Part], tuple[Part, str, list[executors.OutcomeRow], str]], parts: list[Part],

@@ -233,6 +233,8 @@ def validate_parquet(cfg: Config, ds: Dataset, opts: Options,
         if manifest is None:
             warnings.append(f"{ds.display} has no {MANIFEST_FILE}: the comparison with the manifest is skipped")
     _check_scale(manifest, cfg, ds.display)
+    if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
+        warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has {cfg.seed}")
     present = {t.name for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)}
     if not present:
         raise UsageError(f"{ds.display} holds no datagen table",
@@ -533,6 +535,8 @@ class ParquetSource:
 
     def __init__(self, ds: Dataset) -> None:
         self.display, self.ds = ds.display, ds
+        self._days: dict[str, dict[dt.date, list[str]]] = {}  # each table's folders, listed once
+        self._guard = threading.Lock()
 
     def where(self, t: Table) -> str:
         return f"{self.ds.display.rstrip('/')}/{t.key}"
@@ -543,12 +547,15 @@ class ParquetSource:
     def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame:
         day = t.day_of(name)
         assert day is not None
-        return self._read(t, self.ds.days(t).get(day, []))
+        with self._guard:
+            if t.key not in self._days:
+                self._days[t.key] = self.ds.days(t)
+        return self._read(t, self._days[t.key].get(day, []))
 
     def _read(self, t: Table, files: list[str]) -> pl.DataFrame:
         frames = [self.ds.read(f) for f in files]
-        frame = pl.concat(frames) if frames else pl.DataFrame(schema=t.polars_schema)
         try:
+            frame = pl.concat(frames) if frames else pl.DataFrame(schema=t.polars_schema)
             return cast_to_declared(frame.select([c.name for c in t.columns]), t)
         except pl.exceptions.PolarsError as exc:
             raise UsageError(f"{self.where(t)} does not read back as datagen declares it "

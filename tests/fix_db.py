@@ -213,6 +213,14 @@ def small_loaded(db_env: str, schema: str, small: Path) -> list[str]:
     return args
 
 
+def parquet_files(root: Path) -> dict[str, str]:
+    """Every data file of a Parquet dataset (relative path -> sha256), the manifest left out."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.parquet"))}
+
+
 def db_manifest(url: str, schema: str) -> dict[str, Any]:
     """The manifest recorded in the schema's manifest table (the JSON export's shape)."""
     from datagen import manifest_store

@@ -3,7 +3,6 @@ the refusals (no scheduler, an unreachable one, other versions on a worker, the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -23,17 +22,13 @@ from datagen.executors import FAULT_WAIT_ENV
 from datagen.parquet_store import MANIFEST_FILE
 from datagen.tables import EVENT_TABLES
 from tests.fix_db import db_manifest
+from tests.fix_db import parquet_files as files
 
 HERE = Path(__file__).resolve().parent
 
 
 def run(*args: str) -> int:
     return main([*args, "--no-progress"])
-
-
-def files(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.parquet"))}
 
 
 def parquet(config: Path, out: Path, *executor: str) -> dict[str, Any]:
@@ -66,9 +61,12 @@ def local_lake(tmp_path_factory: pytest.TempPathFactory, raw_config: dict[str, A
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_dask_local_writes_the_bytes_of_local(local_lake: tuple[Path, Path], tmp_path: Path, workers: str) -> None:
+def test_dask_local_writes_the_bytes_of_local(local_lake: tuple[Path, Path], tmp_path: Path, workers: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     config, reference = local_lake
+    capsys.readouterr()
     got = parquet(config, tmp_path / "lake", "--executor", "dask-local", "--dask-workers", workers)
+    assert f"Executor: dask-local, {workers} worker processes" in capsys.readouterr().err
     assert files(tmp_path / "lake") == files(reference)
     assert partitions(got) == partitions(json.loads((reference / MANIFEST_FILE).read_text()))
 
@@ -151,7 +149,8 @@ def _cluster(logs: Path, *worker_args: str) -> Iterator[str]:
     log = (logs / "worker.log").open("w")
     address = f"tcp://127.0.0.1:{_free_port()}"
     port = address.rsplit(":", 1)[1]
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", port,
+                               "--dashboard-address", "127.0.0.1:0"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         deadline = time.monotonic() + 60
@@ -192,9 +191,18 @@ def other_versions_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def test_an_existing_cluster_writes_the_bytes_of_local(local_lake: tuple[Path, Path], tmp_path: Path,
-                                                       scheduler: str) -> None:
+                                                       scheduler: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from distributed import Client
+
     config, reference = local_lake
+    with Client(scheduler) as c:  # the tasks ran on the cluster's worker: it kept their count
+        before = sum(c.run(lambda dask_worker: dask_worker.state.executed_count).values())
+    capsys.readouterr()
     got = parquet(config, tmp_path / "lake", "--executor", "dask", "--scheduler", scheduler)
+    assert f"Executor: dask at {scheduler}" in capsys.readouterr().err
+    with Client(scheduler) as c:
+        after = sum(c.run(lambda dask_worker: dask_worker.state.executed_count).values())
+    assert after > before
     assert files(tmp_path / "lake") == files(reference)
     assert partitions(got) == partitions(json.loads((reference / MANIFEST_FILE).read_text()))
 
@@ -252,8 +260,10 @@ def test_only_builds_its_event_days_on_the_cluster(db_env: str, schema: str, sma
     """generate --only devices regenerates devices and what depends on them, the tap-event days on dask-local
     workers; with the same config nothing moves."""
     before = db_manifest(db_env, schema)
+    capsys.readouterr()
     assert run("generate", *small_loaded, "--only", "devices", "--yes", "--executor", "dask-local",
                "--dask-workers", "2") == 0
+    assert "Executor: dask-local, 2 worker processes" in capsys.readouterr().err
     after = db_manifest(db_env, schema)
     assert partitions(after) == partitions(before)
     assert after["runs"][-1]["command"] == "generate --only"

@@ -18,16 +18,11 @@ from datagen.cli import main
 from datagen.parquet_store import MANIFEST_FILE
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES
 from tests.fix_db import DAYS, db_manifest, small_config
+from tests.fix_db import parquet_files as files
 
 
 def run(*args: str) -> int:
     return main([*args, "--no-progress"])
-
-
-def files(root: Path) -> dict[str, str]:
-    """Every data file under root (relative path -> sha256), the manifest left out."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.parquet"))}
 
 
 def write(config: Path, out: Path, *extra: str) -> None:
@@ -270,3 +265,43 @@ def test_object_store_problems_are_one_message(s3: pafs.S3FileSystem, small: Pat
     err = capsys.readouterr().err
     assert message in err and err.count("error:") == 1 and "Traceback" not in err
     assert s3_files(s3, "lake/x") == {}
+
+
+def test_an_interrupted_window_is_unlisted_until_run_again(dataset: Path, small: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that stops after writing some of its files leaves them whole and unlisted: the manifest lists only
+    what the files hold, validate names the days, and running the command again completes it."""
+    from datagen import events
+    from datagen.errors import ValidationFailed
+
+    real = events.build_passed
+    calls: list[int] = []
+
+    def fail_the_third(streams: events.Streams, part: Any) -> events.Built:
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValidationFailed(f"partition {part.table} {part.day} failed its checks (the test)")
+        return real(streams, part)
+
+    before = files(dataset)
+    m0 = manifest(dataset)
+    monkeypatch.setattr(events, "build_passed", fail_the_third)
+    args = ["--config", str(small), "--sink", "parquet", "--out", str(dataset), "--yes", "--workers", "1"]
+    assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[2]) == 1
+    monkeypatch.setattr(events, "build_passed", real)
+    assert files(dataset) == before  # each file whole: rewritten ones hold the same bytes
+    m1 = manifest(dataset)
+    window = {DAYS[1], DAYS[2]}
+    for t in EVENT_TABLES:
+        listed = set(m1["events"][t.key]["partitions"])
+        assert listed == set(DAYS) - window, t.key
+        for d in listed:
+            assert m1["events"][t.key]["partitions"][d] == m0["events"][t.key]["partitions"][d]
+    assert m1["runs"] == m0["runs"]
+    capsys.readouterr()
+    assert run("validate", "--config", str(small), "--parquet", str(dataset), "--json") == 1
+    failed = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"] if c["violations"]}
+    assert "extra (not in the manifest)" in " ".join(map(str, failed["tap_events.matches_manifest"]["sample"]))
+    assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[2]) == 0
+    assert manifest(dataset)["events"] == m0["events"]
+    assert run("validate", "--config", str(small), "--parquet", str(dataset)) == 0

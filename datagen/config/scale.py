@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from datagen.config.model import ID_LIMITS, Config
+from datagen.config.model import ID_LIMITS, MAX_ACCOUNTS, Config
 from datagen.errors import UsageError
 
 DEFAULT_SCALE = 1.0
@@ -28,6 +28,9 @@ def scale_config(cfg: Config, scale: float) -> Config:
         smallest = 0.5 / cfg.accounts_total
         raise UsageError(f"--scale {scale:g} leaves no account (accounts.total {cfg.accounts_total} x {scale:g} "
                          f"rounds to 0)", hint=f"use --scale {smallest:.3g} or more")
+    if accounts > MAX_ACCOUNTS:
+        raise UsageError(f"--scale {scale:g} plans {accounts:,} accounts, more than the {MAX_ACCOUNTS:,} a run may "
+                         "plan", hint=f"use --scale {MAX_ACCOUNTS / cfg.accounts_total:g} or less")
     ranges = []
     for table, (lo, hi) in cfg.id_ranges:
         limit = ID_LIMITS[table].max_id
