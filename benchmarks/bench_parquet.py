@@ -151,8 +151,9 @@ def main() -> None:
             on_disk = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
             bn = parquet_rows(lake / "tap_events")
             shutil.rmtree(lake)
-            lines.append(row(today, f"datagen, a billion and more, --executor local, --scale {scale:g} ({b.start}..{b.end}, "
-                                    f"id_ranges.tap_events [1, {MAX_ID}])", bn, ran, None,
+            what = (f"datagen, a billion and more, --executor local, --scale {scale:g} ({b.start}..{b.end}, "
+                    f"id_ranges.tap_events [1, {MAX_ID}])")
+            lines.append(row(today, what, bn, ran, None,
                              f"{on_disk / 1e9:.1f} GB on disk ({on_disk / bn:.1f} bytes a row), deleted"))
             if rss_100m:
                 notes.append(f"peak RSS at 1B {ran.peak_rss_mb:,.0f} MB = {ran.peak_rss_mb / rss_100m:.2f}x that at "
