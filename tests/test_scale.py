@@ -65,11 +65,11 @@ def test_every_share_holds_at_any_scale(cfg: Config, scale: float) -> None:
     # sizes split the scaled total by largest remainder, as they split the written one
     assert scaled.accounts_per_size() == largest_remainder(total, {s.name: s.share for s in cfg.sizes})
     # everything but the accounts and the id ranges is as written
-    assert dataclasses.replace(scaled, accounts_total=cfg.accounts_total, id_ranges=cfg.id_ranges, scale=1.0) == cfg
-    for (table, (lo, hi)), (_, (lo0, hi0)) in zip(scaled.id_ranges, cfg.id_ranges, strict=True):
-        assert lo == lo0
-        width = hi0 - lo0 + 1
-        assert hi == (hi0 if scale <= 1 else min(lo0 + math.ceil(width * scale) - 1, ID_LIMITS[table].max_id))
+    assert dataclasses.replace(scaled, accounts_total=cfg.accounts_total, id_ranges=cfg.id_ranges,
+                               auto_ids=cfg.auto_ids, scale=1.0) == cfg
+    for (table, (lo, hi)), (_, (lo0, _)) in zip(scaled.id_ranges, cfg.id_ranges, strict=True):
+        grown = scale != 1  # --scale 1 is the config as written
+        assert (lo, hi == ID_LIMITS[table].max_id, table in scaled.auto_ids) == (lo0, grown, grown)
     gen = generate(scaled)
     assert gen.frames["accounts"].height == total
     by_size = dict(gen.frames["accounts"].group_by("size").len().iter_rows())

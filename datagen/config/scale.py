@@ -1,9 +1,9 @@
 """`--scale S`: the config with S times the accounts, and so S times everything built below them.
 
 Every share, range and rate stays as written: sizes, industries and regions split the scaled total by largest
-remainder, as they split the written one. The id ranges grow with S (never shrink) up to each table's declared
-max_id, so a range that held the written plan holds the scaled one. `--scale 1` returns the config itself, so it
-is byte-identical to no flag at all.
+remainder, as they split the written one. Every id range grows to fit, as `auto` does: its ids start where the
+written range starts, and the plan takes as many as it needs up to the table's declared max_id. `--scale 1`
+returns the config itself, so it is byte-identical to no flag at all.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ DEFAULT_SCALE = 1.0
 
 
 def scale_config(cfg: Config, scale: float) -> Config:
-    """cfg with round(accounts.total x scale) accounts (half up) and id ranges widened by scale when it is > 1."""
+    """cfg with round(accounts.total x scale) accounts (half up) and every id range grown to fit."""
     if not math.isfinite(scale) or scale <= 0:
         raise UsageError(f"--scale {scale:g} must be a positive number", hint="e.g. --scale 0.1 or --scale 4")
     if scale == DEFAULT_SCALE:
@@ -31,13 +31,11 @@ def scale_config(cfg: Config, scale: float) -> Config:
     if accounts > MAX_ACCOUNTS:
         raise UsageError(f"--scale {scale:g} plans {accounts:,} accounts, more than the {MAX_ACCOUNTS:,} a run may "
                          "plan", hint=f"use --scale {MAX_ACCOUNTS / cfg.accounts_total:g} or less")
-    ranges = []
-    for table, (lo, hi) in cfg.id_ranges:
-        limit = ID_LIMITS[table].max_id
-        if table not in cfg.auto_ids and scale > 1:
-            hi = min(lo + math.ceil((hi - lo + 1) * scale) - 1, limit)
-        ranges.append((table, (lo, hi)))
-    return dataclasses.replace(cfg, accounts_total=accounts, id_ranges=tuple(ranges), scale=scale)
+    # every range grows to fit: its ids start where it starts, and the plan takes as many as it needs up to the
+    # table's limit (a scaled plan is drawn anew, so no fixed factor is sure to hold it)
+    ranges = tuple((table, (lo, ID_LIMITS[table].max_id)) for table, (lo, _) in cfg.id_ranges)
+    return dataclasses.replace(cfg, accounts_total=accounts, id_ranges=ranges,
+                               auto_ids=tuple(t for t, _ in cfg.id_ranges), scale=scale)
 
 
 def at_limit(cfg: Config, table: str) -> str | None:
