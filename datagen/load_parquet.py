@@ -182,7 +182,7 @@ def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, ful
         ours = {p for files in written[key].values() for _, _, p in files}
         for day, files in existing[key].items():  # what this run did not write in its days (or, whole range, at all)
             if full_range or plan.window[0] <= day <= plan.window[1]:
-                stale = [f for f in files if f not in ours]
+                stale = [f for f in files if f not in ours] + ds.leftovers(ds.day_dir(t, day))
                 ds.delete_files(stale)
                 if day not in written[key]:
                     ds.delete_dir(ds.day_dir(t, day))

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from datagen.errors import OutputError, UsageError
 from datagen.tables import Table
 
 MANIFEST_FILE = "_datagen_manifest.json"
+TMP_SUFFIX = ".tmp"  # a file being written (Dataset._replace); renamed to its name when whole
 Compression = Literal["zstd", "snappy", "lz4", "gzip", "uncompressed"]
 COMPRESSIONS: tuple[Compression, ...] = ("zstd", "snappy", "lz4", "gzip", "uncompressed")
 SCHEMES = ("file", "s3")
@@ -93,31 +95,30 @@ class Dataset:
 
     # -- writing -----------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, path: str, compression: Compression) -> None:
-        """The frame as one Parquet file at path, appearing whole or not at all: written under a temporary name
-        beside it, then renamed over it (an object store's move is a copy then a delete: the final key appears in
-        one PUT either way)."""
-        parent = path.rsplit("/", 1)[0]
-        tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        """The frame as one Parquet file at path, appearing whole or not at all."""
+        self._replace(path, lambda out: frame.write_parquet(
+            out, compression=compression, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS, statistics=True))
+
+    def write_text(self, path: str, text: str) -> None:
+        self._replace(path, lambda out: out.write(text.encode("utf-8")))
+
+    def _replace(self, path: str, fill: Callable[[Any], object]) -> None:
+        """Write path through fill under a temporary name beside it (TMP_SUFFIX), then rename it over path (an
+        object store's move is a copy then a delete: the final key appears in one PUT either way)."""
+        parent, name = path.rsplit("/", 1)
+        tmp = f"{parent}/.{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
         try:
             self.fs.create_dir(parent, recursive=True)
             with self.fs.open_output_stream(tmp) as out:
-                frame.write_parquet(out, compression=compression, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS,
-                                    statistics=True)
+                fill(out)
             self.fs.move(tmp, path)
-        except OSError as exc:
+        except (OSError, pl.exceptions.PolarsError) as exc:
             self._forget(tmp)
             raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
 
-    def write_text(self, path: str, text: str) -> None:
-        tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            with self.fs.open_output_stream(tmp) as out:
-                out.write(text.encode("utf-8"))
-            self.fs.move(tmp, path)
-        except OSError as exc:
-            self._forget(tmp)
-            raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
+    def leftovers(self, folder: str) -> list[str]:
+        """Temporary files a killed writer left in folder (never listed as data)."""
+        return [f.path for f in self._entries(folder) if f.base_name.endswith(TMP_SUFFIX)]
 
     def delete_files(self, paths: list[str]) -> None:
         for p in paths:

@@ -101,13 +101,15 @@ def test_a_window_rewrites_only_its_days(dataset: Path, small: Path, capsys: pyt
     inodes = {p: os.stat(dataset / p).st_ino for p in before}
     stale = dataset / "tap_events" / f"day={DAYS[1]}" / "part-99.parquet"  # a block this plan does not have
     stale.write_bytes((dataset / "tap_events" / f"day={DAYS[1]}" / "part-0.parquet").read_bytes())
+    half_written = dataset / "tap_events" / f"day={DAYS[1]}" / ".part-0.parquet.4242-deadbeef.tmp"  # a killed writer's
+    half_written.write_bytes(b"PAR1")
     m0 = manifest(dataset)
     args = ["--config", str(small), "--sink", "parquet", "--out", str(dataset)]
     assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[1]) == 2  # no terminal, no --yes
     assert "Replace 4 existing day partitions" in capsys.readouterr().err
     assert manifest(dataset) == m0 and stale.exists()
     assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[1], "--yes") == 0
-    assert not stale.exists()
+    assert not stale.exists() and not half_written.exists()
     assert files(dataset) == before  # the same bytes again
     for p in before:
         rewritten = f"/day={DAYS[1]}/" in p
