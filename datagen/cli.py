@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from datagen import (
+    _malloc,
     checks,
     db,
     dbt_sources,
@@ -237,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
+    _malloc.tune()
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -37,6 +37,16 @@ VERSIONED = ("datagen", "numpy", "polars", "pyarrow")
 # it and waits to be killed, before its work or after it (file written, staging table committed)
 # (tests/test_executors.py); never set in normal runs.
 FAULT_WAIT_ENV = "DATAGEN_FAULT_WAIT_TO_BE_KILLED"
+# The environment of a LocalCluster's worker processes (Dask's nanny sets it before they start). Dask sets
+# MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at 128 KiB: every array of a partition
+# is then a fresh mmap whose pages fault in one by one, and a tap-event build took 4x its time in the workers
+# (docs/decisions.md, Scale out 11). One Polars thread a worker: each worker runs one task at a time.
+WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": str(tuning.MALLOC_TRIM_BYTES),
+              "MALLOC_MMAP_THRESHOLD_": str(tuning.MALLOC_MMAP_BYTES),
+              "POLARS_MAX_THREADS": "1"}
+# A LocalCluster's workers without Dask's statistical profiler, which walks every thread's stack every 10 ms
+# under the GIL, a cost a partition's Python-level build steps feel (its dashboard is not shown anyway).
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ def versions() -> dict[str, str]:
 def client(ex: Executor) -> Iterator[Client]:
     """A client of the cluster ex names: an existing one (checked to run the same versions) or a LocalCluster
     started here and stopped on the way out."""
+    import dask
     from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -74,8 +85,10 @@ def client(ex: Executor) -> Iterator[Client]:
         try:
             # ":0": the scheduler's HTTP endpoint on a free port (its default, 8787, warns when another
             # cluster holds it)
-            cluster = LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+            with dask.config.set({**{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()},
+                                  **WORKER_CONFIG}):
+                cluster = LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
         except Exception as exc:  # what a cluster that does not start raises varies (OSError, TimeoutError ...)
             raise ClusterError(f"--executor dask-local: the local Dask cluster did not start: {exc}; nothing was "
                                "written", hint="use --executor local, or fewer --dask-workers") from None

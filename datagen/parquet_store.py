@@ -96,8 +96,10 @@ class Dataset:
     # -- writing -----------------------------------------------------------------------------------
     def write(self, frame: pl.DataFrame, path: str, compression: Compression) -> None:
         """The frame as one Parquet file at path, appearing whole or not at all."""
+        level = tuning.PARQUET_ZSTD_LEVEL if compression == "zstd" else None
         self._replace(path, lambda out: frame.write_parquet(
-            out, compression=compression, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS, statistics=True))
+            out, compression=compression, compression_level=level, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS,
+            statistics=True))
 
     def write_text(self, path: str, text: str) -> None:
         self._replace(path, lambda out: out.write(text.encode("utf-8")))

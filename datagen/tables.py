@@ -566,5 +566,8 @@ def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
 def cast_to_declared(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     """The declared columns in declared order, each cast to its declared dtype unless it has it already: the one
     cast to the declarations (conform, readback, fingerprints). A cast that fails raises polars' error."""
-    return frame.select([pl.col(c.name) if frame.schema[c.name] == c.dtype else pl.col(c.name).cast(c.dtype)
+    schema = frame.schema
+    if all(schema[c.name] == c.dtype for c in table.columns):  # every built partition: no pass over the rows
+        return frame if list(schema) == table.column_names else frame.select(table.column_names)
+    return frame.select([pl.col(c.name) if schema[c.name] == c.dtype else pl.col(c.name).cast(c.dtype)
                          for c in table.columns])

@@ -101,8 +101,9 @@ def grown(u: npt.NDArray[np.float64], span_seconds: npt.NDArray[np.int64] | floa
 
 
 def labels(names: Sequence[str], idx: npt.NDArray[np.int64]) -> pl.Series:
-    """Category labels for indices, as a String series (gathers from a small lookup)."""
-    return pl.Series(list(names), dtype=pl.String).gather(pl.Series(idx))
+    """Category labels for indices, as a String series (gathers from a small lookup; indices as uint32, Polars'
+    own index type, which it would otherwise convert to first)."""
+    return pl.Series(list(names), dtype=pl.String).gather(pl.Series(np.asarray(idx, dtype=np.uint32)))
 
 
 def slug(expr: pl.Expr) -> pl.Expr:

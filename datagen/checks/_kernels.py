@@ -21,8 +21,10 @@ def key_index(parent_keys: pl.Series) -> np.ndarray | None:
 
 
 def lookup(index: np.ndarray, child_keys: pl.Series) -> np.ndarray:
-    keys = child_keys.fill_null(-1).to_numpy().astype(np.int64)
-    return index[np.where((keys < 0) | (keys >= index.size), index.size - 1, keys)]
+    """index's row of each child key: -1 for NULL, negative and too large keys (all land on the last slot)."""
+    keys = (child_keys.fill_null(-1) if child_keys.null_count() else child_keys).to_numpy()
+    lowest = 0 if keys.dtype.kind == "u" else -1  # -1 reads the last slot, as index[-1] does
+    return np.asarray(index.take(np.clip(keys, lowest, index.size - 1)))
 
 
 def positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | None:
@@ -36,7 +38,17 @@ def positions(parent_keys: pl.Series, child_keys: pl.Series) -> np.ndarray | Non
 
 
 def increasing(ids: pl.Series) -> bool:
-    return ids.len() < 2 or bool((ids.diff().slice(1) > 0).all())
+    if ids.len() < 2:
+        return True
+    if ids.dtype.is_integer() and ids.null_count() == 0:
+        a = ids.to_numpy()  # no copy: one pass in numpy instead of a diff column
+        return bool((a[1:] > a[:-1]).all())
+    return bool((ids.diff().slice(1) > 0).all())
+
+
+def no_rows(ids: pl.Series, bad: np.ndarray) -> pl.Series:
+    """ids where bad is set: the violators of a check (empty at once when there is none, the usual case)."""
+    return ids.filter(pl.Series(bad)) if bad.any() else ids.head(0)
 
 
 def keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
@@ -46,6 +58,10 @@ def keys(frame: pl.DataFrame, col: str = "id") -> pl.Series:
 def off_run(ids: pl.Series, first: int, rows: int) -> pl.Series:
     """Where ids differ from the run first .. first + rows - 1: the missing ids (naming a gap), then the ids
     outside the run. Empty when ids are exactly that run in order (checked without hashing)."""
+    if ids.len() == rows and ids.null_count() == 0 and ids.dtype.is_integer():
+        a = ids.to_numpy()
+        if rows == 0 or (a[0] == first and a[-1] == first + rows - 1 and bool((a[1:] - a[:-1] == 1).all())):
+            return ids.head(0)  # the run itself, in order: no second column to compare with
     expected = pl.int_range(first, first + rows, eager=True).cast(ids.dtype)
     if ids.len() == rows and ids.null_count() == 0 and (bool((ids == expected).all())
                                                         or bool((ids.sort() == expected).all())):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from datagen.checks._kernels import key_index, lookup
+from datagen.checks._kernels import key_index, lookup, no_rows
 from datagen.checks._model import Check, Frames
 from datagen.config import Config
 from datagen.tables import TABLES, Table
@@ -54,8 +54,9 @@ def _tap_within_device_life(f: Frames, cfg: Config) -> pl.Series:
         pos = lookup(d.index, taps["device_id"])
         found = pos >= 0
         at = np.where(found, pos, 0)
-        ts = taps["timestamp"].dt.epoch("us").to_numpy()
-        return taps["id"].filter(pl.Series(found & ((ts <= d.start_us[at]) | (ts > d.stop_us[at]))))
+        times = taps["timestamp"]
+        ts = (times.to_physical() if times.dtype == pl.Datetime("us") else times.dt.epoch("us")).to_numpy()
+        return no_rows(taps["id"], found & ((ts <= d.start_us[at]) | (ts > d.stop_us[at])))
     j = taps.select("id", "device_id", "timestamp").join(d.life, on="device_id")
     return j.filter((pl.col("timestamp") <= pl.col("_from")) | (pl.col("timestamp") > pl.col("_stop")))["id"]
 
