@@ -146,6 +146,24 @@ class Streams:
         return with_nulls(frame, TABLES[p.table], cfg.optional_null_rate,
                           stream(cfg.seed, p.table, "nulls", p.day.isoformat(), p.block))
 
+    def build_slices(self, part: Part, max_rows: int) -> Iterator[tuple[Part, pl.DataFrame]]:
+        """The partition as consecutive slices of about max_rows rows (the builder's slices, else the whole
+        partition), each with the Part of its own rows; their concatenation is build(part)."""
+        slices = EVENTS[part.table].slices
+        if slices is None:
+            yield part, self.build(part)
+            return
+        if TABLES[part.table].optional_columns:  # NULLs are drawn per partition (build): not per slice
+            raise AssertionError(f"{part.table}: a table with optional columns cannot be built in slices")
+        done = 0
+        for frame in slices(self.cfg, self.inputs, part, self.same_day(part), self._rng(part), max_rows):
+            rows = frame.height
+            yield dataclasses.replace(part, first_id=part.first_id + done, rows=rows), frame
+            del frame
+            done += rows
+        if done != part.rows:  # the plan and the builder disagree: a bug, never user input
+            raise AssertionError(f"{part.table} {part.day} block {part.block}: planned {part.rows} rows, built {done}")
+
     def build_conformed(self, part: Part) -> pl.DataFrame:
         """The partition as loaded: declared columns only."""
         return conform(self.build(part), TABLES[part.table])
@@ -204,7 +222,10 @@ class Built:
 
 def build_checked(streams: Streams, part: Part) -> Built:
     """Build a partition, run the partition checks against its parents, and fingerprint it."""
-    full = streams.build(part)
+    return _checked(streams, part, streams.build(part))
+
+
+def _checked(streams: Streams, part: Part, full: pl.DataFrame) -> Built:
     layout = full["_layout"].to_numpy() if "_layout" in full.columns else None
     frame = conform(full, TABLES[part.table])
     outcomes = checks.run_checks(streams.parents(part, frame), streams.cfg, partition=part.table)
@@ -213,7 +234,11 @@ def build_checked(streams: Streams, part: Part) -> Built:
 
 def build_passed(streams: Streams, part: Part) -> Built:
     """build_checked, refusing a partition that fails a check: what the loader is handed is checked."""
-    built = build_checked(streams, part)
+    return _refuse_failed(build_checked(streams, part))
+
+
+def _refuse_failed(built: Built) -> Built:
+    part = built.part
     bad = [o for o in built.outcomes if not o.passed]
     if bad:
         raise ValidationFailed("\n".join(
@@ -221,6 +246,25 @@ def build_passed(streams: Streams, part: Part) -> Built:
             + [f"  {o.check.name}: {o.violations:,} violation(s); sample keys: {', '.join(map(str, o.sample))}"
                for o in bad]))
     return built
+
+
+def build_passed_slices(streams: Streams, part: Part, max_rows: int) -> Iterator[Built]:
+    """build_passed a slice at a time (Streams.build_slices): each slice checked against its parents and its
+    own run of ids, refused like a partition; only one slice's frames are alive at a time."""
+    for piece, frame in streams.build_slices(part, max_rows):
+        yield _refuse_failed(_checked(streams, piece, frame))
+        del frame
+
+
+def merged(slices: list[list[checks.Outcome]]) -> list[checks.Outcome]:
+    """One partition's outcomes from its slices' (the same checks, in the same order): violations and seconds
+    add up, samples are the first ones found."""
+    out = []
+    for same in zip(*slices, strict=True):
+        sample = [k for o in same for k in o.sample][:checks.SAMPLE_KEYS]
+        out.append(checks.Outcome(same[0].check, sum(o.violations for o in same), sample,
+                                  sum(o.seconds for o in same)))
+    return out
 
 
 def event_tables(only: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from datagen import events, executors
+import polars as pl
+
+from datagen import checks, events, executors, tuning
 from datagen.builders import Part
 from datagen.config import Config, config_digest
 from datagen.errors import RefusedError
@@ -70,7 +72,7 @@ def write_core(cfg: Config, gen: Generated, ds: Dataset, *, yes: bool, compressi
     seconds: dict[str, float] = {}
     for t in CORE_TABLES:
         t0 = time.perf_counter()
-        ds.write(gen.frames[t.key], ds.core_file(t), compression)
+        ds.write([gen.frames[t.key]], ds.core_file(t), compression)
         seconds[t.key] = time.perf_counter() - t0
         if on_progress:
             on_progress(t.key, gen.frames[t.key].height)
@@ -123,13 +125,23 @@ def _check_window(streams: events.Streams, plan: events.Plan, manifest: dict[str
 
 def write_part(streams: events.Streams, part: Part, *, ds: Dataset, compression: Compression) -> tuple[
         Part, str, list[executors.OutcomeRow], str]:
-    """One partition built, checked and written to its file (on a build thread or a Dask worker)."""
+    """One partition built, checked and written to its file (on a build thread or a Dask worker), a slice of
+    tuning.PARQUET_SLICE_ROWS rows at a time: each slice is one row group, and memory holds one slice."""
     executors.wait_if_asked()
-    built = events.build_passed(streams, part)
+    fingerprints: list[str] = []
+    outcomes: list[list[checks.Outcome]] = []
+
+    def slices() -> Iterator[pl.DataFrame]:
+        for built in events.build_passed_slices(streams, part, tuning.PARQUET_SLICE_ROWS):
+            fingerprints.append(built.fingerprint)
+            outcomes.append(built.outcomes)
+            yield built.frame
+            del built  # before the next slice is built: one slice in memory at a time
+
     path = ds.part_file(TABLES[part.table], part.day, part.block)
-    ds.write(built.frame, path, compression)
+    ds.write(slices(), path, compression)
     executors.wait_if_asked("after")
-    return part, built.fingerprint, executors.outcome_rows(built.outcomes), path
+    return part, combine(fingerprints), executors.outcome_rows(events.merged(outcomes)), path
 
 
 def write_events(streams: events.Streams, plan: events.Plan, ds: Dataset, *, full_range: bool, yes: bool,

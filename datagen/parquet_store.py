@@ -17,14 +17,16 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlparse
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from datagen import tuning
 from datagen.errors import OutputError, UsageError
@@ -94,12 +96,11 @@ class Dataset:
             raise OutputError(f"cannot read {self._show(path)}: {exc}") from None
 
     # -- writing -----------------------------------------------------------------------------------
-    def write(self, frame: pl.DataFrame, path: str, compression: Compression) -> None:
-        """The frame as one Parquet file at path, appearing whole or not at all."""
-        level = tuning.PARQUET_ZSTD_LEVEL if compression == "zstd" else None
-        self._replace(path, lambda out: frame.write_parquet(
-            out, compression=compression, compression_level=level, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS,
-            statistics=True))
+    def write(self, frames: Iterable[pl.DataFrame], path: str, compression: Compression) -> None:
+        """The frames, in order, as one Parquet file at path (each frame its own row groups, of at most
+        tuning.PARQUET_ROW_GROUP_ROWS rows), appearing whole or not at all. frames may be a generator: one frame
+        is held at a time."""
+        self._replace(path, lambda out: _write_frames(out, frames, compression))
 
     def write_text(self, path: str, text: str) -> None:
         self._replace(path, lambda out: out.write(text.encode("utf-8")))
@@ -114,9 +115,12 @@ class Dataset:
             with self.fs.open_output_stream(tmp) as out:
                 fill(out)
             self.fs.move(tmp, path)
-        except (OSError, pl.exceptions.PolarsError) as exc:
+        except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
             self._forget(tmp)
             raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
+        except BaseException:  # fill failed (a slice that fails its checks, Ctrl-C): no half file left behind
+            self._forget(tmp)
+            raise
 
     def leftovers(self, folder: str) -> list[str]:
         """Temporary files a killed writer left in folder (never listed as data)."""
@@ -155,6 +159,28 @@ class Dataset:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.write_text(self.path(MANIFEST_FILE), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _write_frames(out: Any, frames: Iterable[pl.DataFrame], compression: Compression) -> None:
+    """pyarrow's Parquet writer, which takes a file a row group at a time (Polars writes a whole frame):
+    statistics on, dictionary encoding for the string columns only (a number rarely repeats enough to gain
+    from it), zstd at tuning.PARQUET_ZSTD_LEVEL. The same frames give the same bytes."""
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            if writer is None:
+                strings = [f.name for f in table.schema if pa.types.is_large_string(f.type)
+                           or pa.types.is_string(f.type) or pa.types.is_string_view(f.type)]
+                writer = pq.ParquetWriter(
+                    out, table.schema, compression="none" if compression == "uncompressed" else compression,
+                    compression_level=tuning.PARQUET_ZSTD_LEVEL if compression == "zstd" else None,
+                    use_dictionary=strings, write_statistics=True)
+            writer.write_table(table, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS)
+            del frame, table  # before the next frame is made
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _block(name: str) -> int | None:

@@ -16,9 +16,14 @@ BUILD_WORKERS = 1
 # Parts built ahead of the one being copied, per loader: enough to hide build time, few enough that memory
 # follows the largest parts in flight, not the volume.
 PREFETCH = 2
-# Rows per Parquet row group (--sink parquet): a tap-event file (one day of 4,096 devices, ~0.4M rows at the
-# shipped rates) is one group, which scans fastest; a value is part of the bytes, so it never varies.
+# Rows per Parquet row group at most (--sink parquet): a core table's file is one group. A value is part of the
+# bytes, so it never varies.
 PARQUET_ROW_GROUP_ROWS = 1 << 20
+# Rows of a partition built, checked and written at a time (--sink parquet; a tap-event slice holds whole
+# devices, so it may hold a few more): each slice is a row group of its file. Memory then follows this, not the
+# largest partition (1.9M rows on the busiest days at --scale 1.73, 0.64M in the first 100M rows); a value is
+# part of the bytes, so it never varies.
+PARQUET_SLICE_ROWS = 1 << 18
 # zstd's level for --compression zstd (the default): level 1 writes 1.6x as fast as Polars' default 3 for files
 # 12% larger (19.7 against 17.5 bytes a tap event); compressing is most of a Parquet run's time. A value is part
 # of the bytes, so it never varies.

@@ -253,3 +253,61 @@ def test_event_partitions_are_pinned(cfg: Config, default_gen: Generated) -> Non
     got = built_event_fingerprints(streams, streams.plan(tuple(PINNED_EVENTS), day, day))
     assert got == PINNED_EVENTS
     assert all(TABLES[t].partitioned for t in got)
+
+
+@given(block=st.integers(0, 6), max_rows=st.sampled_from([999, 4_096, 65_536, 262_144, 10**9]))
+def test_a_partition_built_in_slices_is_the_partition(streams: events.Streams, whole: events.Plan, block: int,
+                                                      max_rows: int) -> None:
+    """However the tap events of a block are sliced, the slices are whole devices of at most max_rows rows (a
+    device alone may have more), their ids run on, and together they are build's frame, row for row: each
+    slice reads its own run of the block's random stream (tap_events._Draws)."""
+    parts = [p for p in whole.parts["tap_events"] if p.block == block and p.rows]
+    part = parts[len(parts) // 2]
+    slices = [f for _, f in streams.build_slices(part, max_rows)]
+    assert_frame_equal(pl.concat(slices), streams.build(part))
+    devices = [f["device_id"] for f in slices]
+    for i, f in enumerate(slices):
+        assert 0 < f.height <= max_rows or devices[i].n_unique() == 1
+        if i:
+            assert devices[i].min() > devices[i - 1].max()  # type: ignore[operator]  # whole devices
+    assert len(slices) == 1 or max_rows < part.rows
+
+
+def test_slices_are_checked_and_fingerprinted_as_the_partition(streams: events.Streams, whole: events.Plan) -> None:
+    """build_passed_slices checks each slice against its own run of ids: the merged outcomes are the partition's
+    checks, every one passed, and the slices' fingerprints combine into the partition's."""
+    from datagen.manifest import combine
+
+    part = max(whole.parts["tap_events"], key=lambda p: p.rows)
+    built = events.build_passed(streams, part)
+    slices = list(events.build_passed_slices(streams, part, 50_000))
+    assert len(slices) > 3
+    assert [s.part.first_id for s in slices] == [part.first_id + sum(s.frame.height for s in slices[:i])
+                                                 for i in range(len(slices))]
+    assert combine([s.fingerprint for s in slices]) == built.fingerprint
+    merged = events.merged([s.outcomes for s in slices])
+    assert [o.check.name for o in merged] == [o.check.name for o in built.outcomes]
+    assert all(o.passed for o in merged)
+
+
+def test_a_slice_that_breaks_a_check_is_refused(streams: events.Streams, whole: events.Plan,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slice is held to its own run of ids: a builder whose second slice repeats an id of the first is refused
+    by ids_continuous, naming the partition, before anything of that slice is handed on."""
+    from datagen.builders import EVENTS
+    from datagen.errors import ValidationFailed
+
+    real = EVENTS["tap_events"].slices
+    assert real is not None
+
+    def shifted(*args: Any, **kwargs: Any) -> Any:
+        for i, frame in enumerate(real(*args, **kwargs)):
+            yield frame.with_columns(pl.col("id") - 1) if i == 1 else frame
+
+    monkeypatch.setitem(EVENTS, "tap_events", EVENTS["tap_events"].__class__(
+        EVENTS["tap_events"].build, EVENTS["tap_events"].count, EVENTS["tap_events"].blocks, shifted))
+    part = max(whole.parts["tap_events"], key=lambda p: p.rows)
+    it = events.build_passed_slices(streams, part, 50_000)
+    assert next(it).frame.height > 0
+    with pytest.raises(ValidationFailed, match=rf"tap_events {part.day} block {part.block}.*\n.*ids_continuous"):
+        next(it)

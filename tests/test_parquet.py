@@ -4,6 +4,7 @@ what the PostgreSQL sink loads."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -82,6 +83,30 @@ def test_the_bytes_do_not_depend_on_workers(dataset: Path, small: Path, tmp_path
     assert files(again) == files(dataset)
     first, second = manifest(dataset), manifest(again)
     assert first["tables"] == second["tables"] and first["events"] == second["events"]
+
+
+def test_a_partition_is_written_a_slice_at_a_time(dataset: Path, small: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With slices smaller than a partition, each tap-event file holds one row group per slice, of whole devices
+    and at most the slice's rows (plus a busy device's), and the rows, manifest and validation are the same as
+    with whole partitions in one slice."""
+    import pyarrow.parquet as pq
+
+    from datagen import tuning
+
+    monkeypatch.setattr(tuning, "PARQUET_SLICE_ROWS", 5_000)
+    sliced = tmp_path / "sliced"
+    write(small, sliced)
+    m0, m1 = manifest(dataset), manifest(sliced)
+    assert m1["tables"] == m0["tables"] and m1["events"] == m0["events"]
+    f = sliced / "tap_events" / f"day={DAYS[0]}" / "part-0.parquet"
+    meta, whole = pq.ParquetFile(f).metadata, pq.ParquetFile(dataset / f.relative_to(sliced)).metadata
+    assert meta.num_row_groups > 3 and whole.num_row_groups == 1 and meta.num_rows == whole.num_rows
+    groups = [pq.ParquetFile(f).read_row_group(i).column("device_id").to_pylist() for i in range(meta.num_row_groups)]
+    assert all(len(g) <= 5_000 or len(set(g)) == 1 for g in groups)
+    assert all(max(a) < min(b) for a, b in itertools.pairwise(groups))  # whole devices, in order
+    assert pl.read_parquet(f).equals(pl.read_parquet(dataset / f.relative_to(sliced)))
+    assert run("validate", "--config", str(small), "--parquet", str(sliced)) == 0
 
 
 def test_parquet_holds_what_postgres_loads(db_env: str, schema: str, dataset: Path, small: Path) -> None:
@@ -276,21 +301,21 @@ def test_an_interrupted_window_is_unlisted_until_run_again(dataset: Path, small:
     from datagen import events
     from datagen.errors import ValidationFailed
 
-    real = events.build_passed
+    real = events.build_passed_slices
     calls: list[int] = []
 
-    def fail_the_third(streams: events.Streams, part: Any) -> events.Built:
+    def fail_the_third(streams: events.Streams, part: Any, max_rows: int) -> Iterator[events.Built]:
         calls.append(1)
         if len(calls) == 3:
             raise ValidationFailed(f"partition {part.table} {part.day} failed its checks (the test)")
-        return real(streams, part)
+        return real(streams, part, max_rows)
 
     before = files(dataset)
     m0 = manifest(dataset)
-    monkeypatch.setattr(events, "build_passed", fail_the_third)
+    monkeypatch.setattr(events, "build_passed_slices", fail_the_third)
     args = ["--config", str(small), "--sink", "parquet", "--out", str(dataset), "--yes", "--workers", "1"]
     assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[2]) == 1
-    monkeypatch.setattr(events, "build_passed", real)
+    monkeypatch.setattr(events, "build_passed_slices", real)
     assert files(dataset) == before  # each file whole: rewritten ones hold the same bytes
     m1 = manifest(dataset)
     window = {DAYS[1], DAYS[2]}

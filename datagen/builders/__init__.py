@@ -41,7 +41,8 @@ CORE: dict[str, CoreBuilder] = {
 
 
 EVENTS: dict[str, EventBuilder] = {
-    "tap_events": EventBuilder(tap_events.build, tap_events.count, blocks=lambda inputs: inputs.taps.blocks),
+    "tap_events": EventBuilder(tap_events.build, tap_events.count, blocks=lambda inputs: inputs.taps.blocks,
+                               slices=tap_events.build_slices),
     "user_sessions": EventBuilder(user_sessions.build, user_sessions.count),
     "page_views": EventBuilder(page_views.build, page_views.count),
     "feature_usage": EventBuilder(feature_usage.build, feature_usage.count),

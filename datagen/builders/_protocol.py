@@ -4,7 +4,7 @@ frames and the random stream the stage hands it; none touches a database or a fi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -65,12 +65,23 @@ class CoreBuilder:
     inputs: tuple[str, ...] = ()  # prepared inputs besides the parent tables (datagen.inputs prepares them)
 
 
+class PartitionSlices(Protocol):
+    def __call__(self, cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+                 rng: np.random.Generator, max_rows: int | None) -> Iterator[pl.DataFrame]:
+        """The partition as consecutive frames of at most max_rows rows each (where its units allow: a tap
+        event slice holds whole devices), whose concatenation is exactly build's frame."""
+        ...
+
+
 @dataclass(frozen=True)
 class EventBuilder:
     build: PartitionBuild
     count: PartitionCount
     # partitions per day (tap events: one per block of devices); None: one, and the stream key names no block
     blocks: Callable[[EventInputs], int] | None = None
+    # the partition in slices, so a large one is built, checked and written a slice at a time (bounded memory,
+    # whatever the fleet); None: the partition is one slice
+    slices: PartitionSlices | None = None
 
     def stream_key(self, part: Part) -> tuple[str | int, ...]:
         """The key of the partition's random stream under the config seed: (table, day[, block])."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -196,20 +197,104 @@ def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, p
 def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
           rng: np.random.Generator) -> pl.DataFrame:
     """The partition's rows, ids first_id, first_id + 1, ... in device order, plus `_layout` (see copy_format)."""
-    ctx, day, block, first_id = inputs.taps, part.day, part.block, part.first_id
-    rows, counts, c_lo, c_hi = _counts(cfg, ctx, day, block, rng)
-    n = int(counts.sum())
-    dev = np.repeat(rows, counts)
-    ev = cfg.events
+    return next(iter(build_slices(cfg, inputs, part, same_day, rng, max_rows=None)))
 
+
+def build_slices(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
+                 rng: np.random.Generator, max_rows: int | None) -> Iterator[pl.DataFrame]:
+    """The partition's rows as consecutive frames of whole devices, each of at most max_rows rows (or one
+    device's rows, where a device alone has more; None: one frame). Their concatenation is `build`'s frame
+    whatever max_rows is: the per-device draws (counts, event types) are made for the whole block, and each
+    slice reads its own run of the per-row draws by skipping the stream ahead (_Draws)."""
+    ctx, day = inputs.taps, part.day
+    rows, counts, c_lo, c_hi = _counts(cfg, ctx, day, part.block, rng)
     # event types: a multinomial per device over its profile's mix (one draw per device, not per event)
     mix = np.diff(ctx.mix_cdf[ctx.profile[rows]], axis=1, prepend=0.0)
     per_type = rng.multinomial(counts, np.maximum(mix, 0.0))
+    draws = _Draws(rng, int(counts.sum()))
+    ends = np.concatenate([[0], np.cumsum(counts)])
+    for d0, d1 in _cuts(ends, max_rows):
+        r0, r1 = int(ends[d0]), int(ends[d1])
+        yield _rows(cfg, ctx, day, part.first_id + r0, rows[d0:d1], counts[d0:d1], c_lo[d0:d1], c_hi[d0:d1],
+                    per_type[d0:d1], draws.target(r0, r1), draws.uniforms(r0, r1))
+
+
+def _cuts(ends: npt.NDArray[np.int64], max_rows: int | None) -> list[tuple[int, int]]:
+    """Device ranges [d0, d1) of at most max_rows rows each (at least one device each); ends[d] is the first
+    row of device d. One range, over every device, when max_rows is None or the block fits."""
+    devices = ends.size - 1
+    if max_rows is None or ends[-1] <= max_rows:
+        return [(0, devices)]
+    out, d0 = [], 0
+    while d0 < devices:
+        d1 = int(np.searchsorted(ends, ends[d0] + max_rows, side="right")) - 1
+        d1 = min(max(d1, d0 + 1), devices)
+        if ends[d1] > ends[d0]:  # devices without events make no slice of their own
+            out.append((d0, d1))
+        d0 = d1
+    return out
+
+
+class _Draws:
+    """The partition's per-row draws, after its per-device ones: n doubles (the time of day), then a (6, n)
+    float32 matrix (measurements). Any run of rows [r0, r1) of them is read by a copy of the generator skipped
+    ahead: PCG64 gives one double per 64-bit step and two float32 per step (the high half buffered for the
+    next float32), and advance() skips steps (clearing that buffer)."""
+
+    def __init__(self, rng: np.random.Generator, n: int) -> None:
+        self.n = n
+        self.after_types = dict(rng.bit_generator.state)  # where the doubles start
+        self.after_target = self._skipped(self.after_types, n)  # where the float32 matrix starts
+
+    @staticmethod
+    def _bits(state: dict[str, Any]) -> np.random.PCG64:
+        bits = np.random.PCG64()
+        bits.state = state  # type: ignore[assignment]  # numpy types it as a TypedDict
+        return bits
+
+    @classmethod
+    def _skipped(cls, state: dict[str, Any], steps: int) -> dict[str, Any]:
+        """state advanced by steps 64-bit draws, its buffered float32 half (untouched by doubles) kept."""
+        bits = cls._bits(state)
+        bits.advance(steps)
+        return {**bits.state, "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}
+
+    def target(self, r0: int, r1: int) -> npt.NDArray[np.float64]:
+        return np.random.Generator(self._bits(self._skipped(self.after_types, r0))).random(r1 - r0)
+
+    def uniforms(self, r0: int, r1: int) -> npt.NDArray[np.float32]:
+        out = np.empty((6, r1 - r0), dtype=np.float32)
+        for k in range(6):
+            out[k] = self._float32(k * self.n + r0, r1 - r0)
+        return out
+
+    def _float32(self, j: int, count: int) -> npt.NDArray[np.float32]:
+        """float32 draws j .. j + count - 1 of the matrix (row-major)."""
+        bits = self._bits(self.after_target)
+        if self.after_target["has_uint32"]:  # the first float32 is the buffered half
+            if j == 0:
+                return np.random.Generator(bits).random(count, dtype=np.float32)
+            j -= 1
+        bits.advance(j // 2)
+        g = np.random.Generator(bits)
+        if j % 2:
+            g.random(1, dtype=np.float32)  # the low half of the step: the high half is draw j
+        return g.random(count, dtype=np.float32)
+
+
+def _rows(cfg: Config, ctx: Context, day: dt.date, first_id: int, rows: npt.NDArray[np.int64],
+          counts: npt.NDArray[np.int64], c_lo: npt.NDArray[np.float64], c_hi: npt.NDArray[np.float64],
+          per_type: npt.NDArray[np.int64], u_target: npt.NDArray[np.float64], u: npt.NDArray[np.float32]
+          ) -> pl.DataFrame:
+    """The rows of the devices rows (counts events each), from their per-device and per-row draws."""
+    n = int(counts.sum())
+    dev = np.repeat(rows, counts)
+    ev = cfg.events
     etype = np.repeat(np.tile(np.arange(len(EVENT_TYPES), dtype=np.int8), rows.size), per_type.ravel())
 
     # time of day: inverse CDF of the device's hourly profile, restricted to its active window
     k24 = np.repeat(ctx.industry[rows] * 24, counts)
-    target = np.repeat(c_lo, counts) + rng.random(n) * np.repeat(c_hi - c_lo, counts)
+    target = np.repeat(c_lo, counts) + u_target * np.repeat(c_hi - c_lo, counts)
     # the hour whose CDF interval holds target: a table lookup, then step up while target is at or past the
     # hour's upper bound (the comparison searchsorted(side="right") makes; silent hours are stepped over)
     bucket = np.minimum((target * HOUR_GRID).astype(np.int64), HOUR_GRID - 1)
@@ -227,7 +312,6 @@ def build(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, p
         edge = np.flatnonzero(np.repeat(partial, counts))
         ts_us[edge] = np.clip(ts_us[edge], (ctx.start[dev[edge]] + 1) * US, ctx.stop[dev[edge]] * US - 1)
 
-    u = rng.random((6, n), dtype=np.float32)
     is_pour = etype == EVENT_TYPES.index("pour")
     is_temp = etype == EVENT_TYPES.index("temperature")
     is_press = etype == EVENT_TYPES.index("pressure")
