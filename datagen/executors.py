@@ -77,23 +77,12 @@ def versions() -> dict[str, str]:
 def client(ex: Executor) -> Iterator[Client]:
     """A client of the cluster ex names: an existing one (checked to run the same versions) or a LocalCluster
     started here and stopped on the way out."""
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if ex.kind == "dask-local":
-        try:
-            # ":0": the scheduler's HTTP endpoint on a free port (its default, 8787, warns when another
-            # cluster holds it)
-            with dask.config.set({**{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()},
-                                  **WORKER_CONFIG}):
-                cluster = LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
-        except Exception as exc:  # what a cluster that does not start raises varies (OSError, TimeoutError ...)
-            raise ClusterError(f"--executor dask-local: the local Dask cluster did not start: {exc}; nothing was "
-                               "written", hint="use --executor local, or fewer --dask-workers") from None
-        with cluster, Client(cluster) as c:
-            yield c
+        with _own_environment():
+            yield from _local_cluster(ex)
         return
     assert ex.scheduler is not None
     try:
@@ -107,6 +96,37 @@ def client(ex: Executor) -> Iterator[Client]:
         yield c
     finally:
         c.close()
+
+
+@contextlib.contextmanager
+def _own_environment() -> Iterator[None]:
+    """Dask's nanny sets WORKER_ENV in this process's environment before it starts (or restarts) a worker and
+    leaves it there; put this process's own environment back once the cluster is gone."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _local_cluster(ex: Executor) -> Iterator[Client]:
+    """A LocalCluster of ex.dask_workers processes and its client, stopped on the way out."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    try:
+        # ":0": the scheduler's HTTP endpoint on a free port (its default, 8787, warns when another
+        # cluster holds it)
+        with dask.config.set({**{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()},
+                              **WORKER_CONFIG}):
+            cluster = LocalCluster(n_workers=ex.dask_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
+    except Exception as exc:  # what a cluster that does not start raises varies (OSError, TimeoutError ...)
+        raise ClusterError(f"--executor dask-local: the local Dask cluster did not start: {exc}; nothing was "
+                           "written", hint="use --executor local, or fewer --dask-workers") from None
+    with cluster, Client(cluster) as c:
+        yield c
 
 
 def _check_workers(c: Client, scheduler: str) -> None:

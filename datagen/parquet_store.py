@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -115,10 +115,13 @@ class Dataset:
             with self.fs.open_output_stream(tmp) as out:
                 fill(out)
             self.fs.move(tmp, path)
+        except _Upstream as exc:  # what the frames' producer raised (a slice failing its checks, a bug): as is
+            self._forget(tmp)
+            raise exc.__cause__ from None  # type: ignore[misc]
         except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
             self._forget(tmp)
             raise OutputError(f"cannot write {self._show(path)}: {exc}") from None
-        except BaseException:  # fill failed (a slice that fails its checks, Ctrl-C): no half file left behind
+        except BaseException:  # Ctrl-C: no half file left behind
             self._forget(tmp)
             raise
 
@@ -161,13 +164,32 @@ class Dataset:
         self.write_text(self.path(MANIFEST_FILE), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+class _Upstream(Exception):
+    """Carries (as its __cause__) an exception the frames' producer raised while a file was being written, so
+    that it is not mistaken for a write error."""
+
+
+def _pulled(frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    it = iter(frames)
+    while True:
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _Upstream() from exc
+        yield frame
+        del frame
+
+
 def _write_frames(out: Any, frames: Iterable[pl.DataFrame], compression: Compression) -> None:
     """pyarrow's Parquet writer, which takes a file a row group at a time (Polars writes a whole frame):
     statistics on, dictionary encoding for the string columns only (a number rarely repeats enough to gain
-    from it), zstd at tuning.PARQUET_ZSTD_LEVEL. The same frames give the same bytes."""
+    from it), decimals as integers (as Polars stores them), zstd at tuning.PARQUET_ZSTD_LEVEL. The same frames
+    give the same bytes."""
     writer: pq.ParquetWriter | None = None
     try:
-        for frame in frames:
+        for frame in _pulled(frames):
             table = frame.to_arrow()
             if writer is None:
                 strings = [f.name for f in table.schema if pa.types.is_large_string(f.type)
@@ -175,12 +197,17 @@ def _write_frames(out: Any, frames: Iterable[pl.DataFrame], compression: Compres
                 writer = pq.ParquetWriter(
                     out, table.schema, compression="none" if compression == "uncompressed" else compression,
                     compression_level=tuning.PARQUET_ZSTD_LEVEL if compression == "zstd" else None,
-                    use_dictionary=strings, write_statistics=True)
+                    use_dictionary=strings, write_statistics=True, store_decimal_as_integer=True)
             writer.write_table(table, row_group_size=tuning.PARQUET_ROW_GROUP_ROWS)
             del frame, table  # before the next frame is made
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                writer.close()
+        raise
+    if writer is None:  # a file needs a schema: the callers always give at least one frame, if empty
+        raise AssertionError("a Parquet file was asked for with no frame")
+    writer.close()
 
 
 def _block(name: str) -> int | None:

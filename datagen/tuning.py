@@ -34,12 +34,12 @@ PARQUET_ZSTD_LEVEL = 1
 # one slice (PARQUET_SLICE_ROWS).
 PARQUET_WRITERS = 3
 # glibc malloc's thresholds in datagen's processes (datagen/_malloc.py; executors.WORKER_ENV for Dask's
-# workers): arrays up to MALLOC_MMAP_BYTES come from the heap, and the heap keeps up to MALLOC_TRIM_BYTES free, so
+# workers): arrays up to MALLOC_MMAP_BYTES come from the heap, and each heap keeps up to MALLOC_TRIM_BYTES free, so
 # a partition's arrays reuse the pages the last one freed instead of faulting in new ones (a tenth of a Parquet
 # run's time, half its system time; under Dask's own setting a worker's build took 4x as long). Memory stays
 # bounded by the largest partitions in flight.
 MALLOC_MMAP_BYTES = 32 << 20  # glibc refuses more (HEAP_MAX_SIZE / 2 on 64-bit)
-MALLOC_TRIM_BYTES = 1 << 30
+MALLOC_TRIM_BYTES = 256 << 20
 # Seconds to connect to an object store and for one request (--out s3://...): an unreachable endpoint is
 # reported in seconds, not after the SDK's default minutes.
 OBJECT_STORE_TIMEOUT_S = 10

@@ -311,3 +311,22 @@ def test_a_slice_that_breaks_a_check_is_refused(streams: events.Streams, whole: 
     assert next(it).frame.height > 0
     with pytest.raises(ValidationFailed, match=rf"tap_events {part.day} block {part.block}.*\n.*ids_continuous"):
         next(it)
+
+
+@pytest.mark.parametrize("before", [0, 1, 2, 3])
+def test_draws_read_any_run_of_the_stream(before: int) -> None:
+    """tap_events._Draws against the draws themselves, for every run [r0, r1) of a small partition, with the
+    float32 half-step buffer empty or full when the per-row draws start (an odd count of float32 drawn before)."""
+    from datagen.builders.tap_events import _Draws
+
+    rng = np.random.Generator(np.random.PCG64(before))
+    rng.random(before, dtype=np.float32)
+    rng.multinomial([5, 0, 3], [0.2, 0.3, 0.5])
+    n = 9
+    draws = _Draws(rng, n)
+    assert draws.after_types["has_uint32"] == before % 2
+    target, u = rng.random(n), rng.random((6, n), dtype=np.float32)
+    for r0 in range(n + 1):
+        for r1 in range(r0, n + 1):
+            assert np.array_equal(draws.target(r0, r1), target[r0:r1])
+            assert np.array_equal(draws.uniforms(r0, r1), u[:, r0:r1])

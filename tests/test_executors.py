@@ -65,8 +65,10 @@ def test_dask_local_writes_the_bytes_of_local(local_lake: tuple[Path, Path], tmp
                                               capsys: pytest.CaptureFixture[str]) -> None:
     config, reference = local_lake
     capsys.readouterr()
+    environment = dict(os.environ)
     got = parquet(config, tmp_path / "lake", "--executor", "dask-local", "--dask-workers", workers)
     assert f"Executor: dask-local, {workers} worker processes" in capsys.readouterr().err
+    assert dict(os.environ) == environment  # the workers' settings (executors.WORKER_ENV) stayed theirs
     assert files(tmp_path / "lake") == files(reference)
     assert partitions(got) == partitions(json.loads((reference / MANIFEST_FILE).read_text()))
 

@@ -109,6 +109,35 @@ def test_a_partition_is_written_a_slice_at_a_time(dataset: Path, small: Path, tm
     assert run("validate", "--config", str(small), "--parquet", str(sliced)) == 0
 
 
+def test_a_slice_failing_mid_file_leaves_the_old_file(dataset: Path, small: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A tap-event partition whose third slice fails its checks after two row groups were written: the run
+    stops with the check's message (exit 1, not a write error), the file keeps its old bytes and no temporary
+    file is left."""
+    from datagen import events, tuning
+    from datagen.errors import ValidationFailed
+
+    real = events.build_passed_slices
+
+    def third_fails(streams: events.Streams, part: Any, max_rows: int) -> Iterator[events.Built]:
+        for i, built in enumerate(real(streams, part, max_rows)):
+            if i == 2:
+                raise ValidationFailed(f"partition {part.table} {part.day} block {part.block}: slice 2 (the test)")
+            yield built
+
+    monkeypatch.setattr(tuning, "PARQUET_SLICE_ROWS", 5_000)
+    monkeypatch.setattr(events, "build_passed_slices", third_fails)
+    before = files(dataset)
+    capsys.readouterr()
+    args = ["--config", str(small), "--sink", "parquet", "--out", str(dataset), "--yes", "--tables", "tap_events"]
+    assert run("generate-events", *args, "--start", DAYS[0], "--end", DAYS[0]) == 1
+    err = capsys.readouterr().err
+    assert "slice 2 (the test)" in err and "cannot write" not in err
+    assert files(dataset) == before
+    assert not list(dataset.rglob("*.tmp"))
+
+
 def test_parquet_holds_what_postgres_loads(db_env: str, schema: str, dataset: Path, small: Path) -> None:
     args = ["--config", str(small), "--schema", schema, "--yes"]
     assert run("generate", *args) == 0 and run("generate-events", *args) == 0
@@ -317,6 +346,7 @@ def test_an_interrupted_window_is_unlisted_until_run_again(dataset: Path, small:
     assert run("generate-events", *args, "--start", DAYS[1], "--end", DAYS[2]) == 1
     monkeypatch.setattr(events, "build_passed_slices", real)
     assert files(dataset) == before  # each file whole: rewritten ones hold the same bytes
+    assert not list(dataset.rglob("*.tmp"))  # the failed file's temporary name is gone too
     m1 = manifest(dataset)
     window = {DAYS[1], DAYS[2]}
     for t in EVENT_TABLES:

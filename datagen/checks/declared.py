@@ -28,7 +28,7 @@ def _ids_in_range(t: Table) -> Check:
     def run(f: Frames, cfg: Config) -> pl.Series:
         lo, hi = cfg.id_range(t.id_range_key)
         ids = f[t.key][t.primary_key]
-        if ids.len() == 0 or (ids.min() >= lo and ids.max() <= hi):  # type: ignore[operator]
+        if ids.len() == ids.null_count() or (ids.min() >= lo and ids.max() <= hi):  # type: ignore[operator]
             return ids.head(0)
         return ids.filter((ids < lo) | (ids > hi))
     return Check(f"{t.key}.ids_in_range", "error", f"{t.key} ids inside id_ranges.{t.id_range_key}", (t.key,), run)
