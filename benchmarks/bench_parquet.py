@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from _common import (
     DATAGEN,
     Ran,
+    Window,
     add_database_argument,
     default_raw,
     drop_schema,
@@ -118,7 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-parquet-", dir=os.environ.get("BENCH_TMP")) as tmp_name:
         tmp = Path(tmp_name)
         target = parse_rows(args.rows)
-        rss_100m = 0.0
+        rss_100m = rss_local_median = 0.0
         if target:
             w = windows(raw, [target])[0]
             config = write_config(tmp / "events.yaml", event_config(raw, w.start, w.end))
@@ -165,15 +166,21 @@ def main() -> None:
                                                      for d, t in zip(each, tpchs, strict=True)))
             local = max(locals_, key=lambda r: r.peak_rss_mb)
             dask = max(dasks, key=lambda r: r.peak_rss_mb)
+            notes.append(f"peak RSS at {args.rows}, the highest of its runs: local {local.peak_rss_mb:,.0f} MB ("
+                         + ", ".join(f"{r.peak_rss_mb:,.0f}" for r in locals_) + "), dask-local "
+                         f"{dask.peak_rss_mb:,.0f} MB (" + ", ".join(f"{r.peak_rss_mb:,.0f}" for r in dasks) + ")")
             rss_100m = max(local.peak_rss_mb, dask.peak_rss_mb)
+            rss_local_median = sorted(r.peak_rss_mb for r in locals_)[(len(locals_) - 1) // 2]
 
         if args.billion:
-            # the whole range holds ~0.58B tap events at the shipped config: --scale makes it a billion
-            b = windows(raw, [10**12])[0]
+            # the config's whole time range (2020-01-01..2025-06-25) holds 0.63B tap events at the shipped rates:
+            # the smallest --scale (in hundredths) that makes it a billion. The volume grows faster than the scale
+            # (a scaled dataset is drawn anew, with more of the busiest venues), hence the square root's step.
+            b = Window(10**9, str(raw["time_range"]["start_date"]), str(raw["time_range"]["end_date"]), 0)
             big = write_config(tmp / "billion.yaml", event_config(raw, b.start, b.end))
             scale = 1.0
             while (n := tap_plan(scale_config(read_config(big), scale))[1].range_rows["tap_events"]) < 10**9:
-                scale = round(scale * max(1.05, 10**9 / n), 2)
+                scale = round(scale * max(1.01, (10**9 / n) ** 0.5), 2)
             lake = tmp / "billion"
             scaled = ["--scale", f"{scale:g}"]
             run([*DATAGEN, "generate", "--config", str(big), "--sink", "parquet", "--out", str(lake), "--yes",
@@ -182,13 +189,15 @@ def main() -> None:
             on_disk = sum(f.stat().st_size for f in lake.rglob("*.parquet"))
             bn = parquet_rows(lake / "tap_events")
             shutil.rmtree(lake)
-            what = (f"datagen, a billion and more, --executor local, --scale {scale:g} ({b.start}..{b.end}, "
+            what = (f"datagen, a billion, --executor local, --scale {scale:g} ({b.start}..{b.end}, "
                     f"id_ranges.tap_events [1, {MAX_ID}])")
             lines.append(row(today, what, bn, ran, None,
                              f"{on_disk / 1e9:.1f} GB on disk ({on_disk / bn:.1f} bytes a row), deleted"))
             if rss_100m:
-                notes.append(f"peak RSS at 1B {ran.peak_rss_mb:,.0f} MB = {ran.peak_rss_mb / rss_100m:.2f}x that at "
-                             f"{args.rows} (target 1.1x: {'met' if ran.peak_rss_mb <= 1.1 * rss_100m else 'MISSED'})")
+                notes.append(f"peak RSS at 1B {ran.peak_rss_mb:,.0f} MB = {ran.peak_rss_mb / rss_100m:.2f}x the "
+                             f"highest at {args.rows} (target 1.1x: "
+                             f"{'met' if ran.peak_rss_mb <= 1.1 * rss_100m else 'MISSED'}), "
+                             f"{ran.peak_rss_mb / rss_local_median:.2f}x its median local run's")
             notes.append(f"peak RSS at 1B: {ran.peak_rss_mb:,.0f} MB (1 GB target: "
                          f"{'met' if ran.peak_rss_mb <= 1024 else 'MISSED'})")
 
