@@ -140,8 +140,7 @@ class Streams:
     def build(self, part: Part) -> pl.DataFrame:
         cfg, p = self.cfg, part
         frame = EVENTS[p.table].build(cfg, self.inputs, p, self.same_day(p), self._rng(p))
-        if frame.height != p.rows:  # the plan and the builder disagree: a bug, never user input
-            raise AssertionError(f"{p.table} {p.day} block {p.block}: planned {p.rows} rows, built {frame.height}")
+        _as_planned(p, frame.height)
         # optional columns NULL at data_quality's rate, from the partition's own stream (tap events have none)
         return with_nulls(frame, TABLES[p.table], cfg.optional_null_rate,
                           stream(cfg.seed, p.table, "nulls", p.day.isoformat(), p.block))
@@ -161,8 +160,7 @@ class Streams:
             yield dataclasses.replace(part, first_id=part.first_id + done, rows=rows), frame
             del frame
             done += rows
-        if done != part.rows:  # the plan and the builder disagree: a bug, never user input
-            raise AssertionError(f"{part.table} {part.day} block {part.block}: planned {part.rows} rows, built {done}")
+        _as_planned(part, done)
 
     def build_conformed(self, part: Part) -> pl.DataFrame:
         """The partition as loaded: declared columns only."""
@@ -177,6 +175,11 @@ class Streams:
                                                  "day": [part.day]})
         frames.update(self.same_day(part))
         return frames
+
+
+def _as_planned(part: Part, built: int) -> None:
+    if built != part.rows:  # the plan and the builder disagree: a bug, never user input
+        raise AssertionError(f"{part.table} {part.day} block {part.block}: planned {part.rows} rows, built {built}")
 
 
 def _with_same_day_parents(tables: tuple[str, ...]) -> list[str]:
