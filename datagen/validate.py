@@ -23,6 +23,7 @@ import polars as pl
 import psycopg
 
 from datagen import checks, events, manifest_store, readback
+from datagen.checks import distributions
 from datagen.catalog import existing_partitions, lock_key, stored_layout, tables_present
 from datagen.config import Config, config_digest
 from datagen.db import Target, connect, describe, redact
@@ -73,6 +74,7 @@ def catalogue_names() -> list[tuple[str, str]]:
     keys = [t.key for t in CORE_TABLES + EVENT_TABLES]
     frame_checks = checks.catalogue() + checks.partition_catalogue()
     return ([(c.name, c.description) for c in frame_checks] + [(r.name, r.description) for r in STORAGE_RULES]
+            + [(c.name, c.description) for c in distributions.CHECKS]
             + [(r.name, r.description) for r in manifest_rules(keys)])
 
 
@@ -307,6 +309,8 @@ def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | 
                and (t.key in wanted or any(t.key in same_day_parents(TABLES[k]) for k in wanted))]
     seen: dict[str, dict[str, tuple[int | None, int, str]]] = {t.key: {} for t in EVENT_TABLES}
     rows_read, read_s = 0, 0.0
+    tap_aggs: list[distributions.Aggregate] = []
+    tap_days: list[dt.date] = []
     if ev_keys and all(t.key in core for t in ancestors({t.key for t in EVENT_TABLES})):
         units = _units(partitions, ev_keys)
         same_config = manifest is not None and manifest.get("config_digest") == config_digest(cfg)
@@ -315,6 +319,9 @@ def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | 
             on_total(sum(spans[k].get(day, (0, 0))[1] for day, keys in units for k in keys))
         tr = time.perf_counter()
         for result in _read_partitions(source, opts, cfg, frames, spans, partitions, layouts, units, on_progress):
+            if result.aggregate is not None:
+                tap_aggs.append(result.aggregate)
+                tap_days.append(result.day)
             rows_read += result.rows
             key = result.key
             states[key].rows = (states[key].rows or 0) + result.rows
@@ -336,6 +343,8 @@ def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | 
         read_s = time.perf_counter() - tr
     elif ev_keys:
         warnings.append("the event tables were not checked: a core table they join is missing")
+    if tap_days and "tap_events" in wanted:
+        _distribution_findings(cfg, frames, tap_aggs, tap_days, opts, finding)
     for key, names in partitions.items():
         for name in names:
             if TABLES[key].day_of(name) is None:
@@ -359,6 +368,22 @@ def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | 
         f.add(len(diffs), diffs, time.perf_counter() - tc)
     return Validation(opts.schema, source.display, opts.manifest_path, manifest, list(findings.values()),
                       list(states.values()), rows_read, read_s, time.perf_counter() - t0, warnings)
+
+
+def _distribution_findings(cfg: Config, frames: checks.Frames, aggs: list[distributions.Aggregate],
+                           days: list[dt.date], opts: Options, finding: Callable[[str, str], Finding]) -> None:
+    """The distribution checks on the tap-event partitions read (inside events.range), summed."""
+    tc = time.perf_counter()
+    verdicts = distributions.verdicts(distributions.combine(aggs), cfg, frames, days)
+    seconds = (time.perf_counter() - tc) / len(verdicts)
+    for c in distributions.CHECKS:
+        if not selected(c.name, opts.checks):
+            continue
+        v, f = verdicts[c.name], finding(c.name, c.description)
+        if v.note:
+            f.status, f.note = "skipped", v.note
+            continue
+        f.add(len(v.violations), v.violations, seconds)
 
 
 def _core_diffs(frame: pl.DataFrame, key: str, entry: dict[str, Any] | None) -> list[str]:
@@ -442,7 +467,9 @@ class PartResult:
     fingerprint: str
     outcomes: list[checks.Outcome]
     outside: bool  # rows on a day that is not in the config's event range
+    day: dt.date
     malformed: tuple[int, int | None, float] | None = None  # STORAGE_RULES: rows, the first one's id, seconds
+    aggregate: distributions.Aggregate | None = None  # tap events inside events.range: the distribution counts
 
 
 def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Frames, spans: Spans,
@@ -451,6 +478,7 @@ def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Fr
     """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each, on
     PostgreSQL); results in unit order."""
     existing = {k: set(v) for k, v in partitions.items()}
+    device_industry = distributions.industries(core) if "tap_events" in partitions else None
 
     def job(unit: Unit) -> list[PartResult]:
         day, keys = unit
@@ -473,8 +501,11 @@ def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Fr
             if t.packed is not None and layouts[key] == "contract":
                 tb = time.perf_counter()
                 bad = (*source.malformed(t, name), time.perf_counter() - tb)
+            agg = distributions.aggregate(frame, device_industry) \
+                if key == "tap_events" and span is not None and device_industry is not None else None
             out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
-                                  fingerprint(frame, key), outcomes, span is None and frame.height > 0, bad))
+                                  fingerprint(frame, key), outcomes, span is None and frame.height > 0, day, bad,
+                                  agg))
             if on_progress:
                 on_progress(frame.height)
         return out

@@ -167,24 +167,72 @@ def _counts(cfg: Config, ctx: Context, day: dt.date, block: int, rng: np.random.
     """Per-device event counts of the partition (the stream's first draws), with each device's CDF window."""
     rows = _block_rows(ctx, block)
     u_rate, u_round = rng.random(rows.size), rng.random(rows.size)
-    day_start = epoch(dt.datetime.combine(day, dt.time()))
+    lo_rate, hi_rate = _rate_bounds(cfg, ctx, rows)
+    rate = lo_rate + u_rate * (hi_rate - lo_rate)
+    for factor in _factors(cfg, ctx, day, rows):  # one at a time, in this order: the counts depend on the rounding
+        rate *= factor
+    c_lo, c_hi = _day_mass(ctx, rows, epoch(dt.datetime.combine(day, dt.time())))
+    counts = np.floor(rate * (c_hi - c_lo) + u_round).astype(np.int64)
+    return rows, counts, c_lo, c_hi
+
+
+def _rate_bounds(cfg: Config, ctx: Context, rows: npt.NDArray[np.int64]
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each device's per_device_per_day [min, max] (its industry's)."""
     ev = cfg.events
     lo_rate = np.array([r.min for r in ev.tap_rates], dtype=np.float64)[ctx.industry[rows]]
     hi_rate = np.array([r.max for r in ev.tap_rates], dtype=np.float64)[ctx.industry[rows]]
-    rate = lo_rate + u_rate * (hi_rate - lo_rate)
+    return lo_rate, hi_rate
+
+
+def _factors(cfg: Config, ctx: Context, day: dt.date, rows: npt.NDArray[np.int64]
+             ) -> list[float | npt.NDArray[np.float64]]:
+    """What scales a device's drawn rate on day: weekend_factor (Saturdays and Sundays), the season, the account's
+    growth ramp and, for venues with event days, the event-day multiplier or quiet factor."""
+    ev = cfg.events
+    out: list[float | npt.NDArray[np.float64]] = []
     if day.weekday() >= 5:
-        rate *= np.array([r.weekend_factor for r in ev.tap_rates])[ctx.industry[rows]]
-    rate *= 1.0 + ev.season_amplitude * math.cos(2 * math.pi * (day.timetuple().tm_yday - ev.season_peak_day) / 365)
-    age_days = (day_start - ctx.account_created[rows]) / DAY
-    rate *= ev.growth_start_factor + (1.0 - ev.growth_start_factor) * np.clip(age_days / ev.growth_ramp_days, 0, 1)
+        out.append(np.array([r.weekend_factor for r in ev.tap_rates])[ctx.industry[rows]])
+    out.append(1.0 + ev.season_amplitude * math.cos(2 * math.pi * (day.timetuple().tm_yday - ev.season_peak_day)
+                                                    / 365))
+    age_days = (epoch(dt.datetime.combine(day, dt.time())) - ctx.account_created[rows]) / DAY
+    out.append(ev.growth_start_factor + (1.0 - ev.growth_start_factor) * np.clip(age_days / ev.growth_ramp_days, 0, 1))
     has_event_days = ctx.event_day[ctx.industry[rows]]
     if has_event_days.any():
         ordinal = np.full(rows.size, day.toordinal(), dtype=np.int64)
         is_event = hash_uniform(cfg.seed, "tap_events.event_day", ctx.location_id[rows], ordinal) < ev.event_day_share
-        rate *= np.where(has_event_days, np.where(is_event, ev.event_day_multiplier, ev.quiet_day_factor), 1.0)
-    c_lo, c_hi = _day_mass(ctx, rows, day_start)
-    counts = np.floor(rate * (c_hi - c_lo) + u_round).astype(np.int64)
-    return rows, counts, c_lo, c_hi
+        out.append(np.where(has_event_days, np.where(is_event, ev.event_day_multiplier, ev.quiet_day_factor), 1.0))
+    return out
+
+
+def expected_day(cfg: Config, ctx: Context, day: dt.date) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The model's expectation of day's tap events per industry and hour ([industry, 24], industries indexed as
+    cfg.events.tap_rates) and the variance of each industry's day count: a device's count is
+    floor(rate * window + u) with rate uniform on [min, max] times the day's factors, so its mean is the mid rate
+    times the factors times its window's share of the hourly profile, split over the hours as the profile inside
+    its window (installed or silenced during the day: only part of it), and its variance that of the uniform
+    rate plus at most 1/4 from the rounding. What validate's distribution checks and the report hold data to."""
+    rows = np.arange(ctx.device_id.size, dtype=np.int64)
+    lo_rate, hi_rate = _rate_bounds(cfg, ctx, rows)
+    scale = np.ones(rows.size)
+    for factor in _factors(cfg, ctx, day, rows):
+        scale = scale * factor
+    c_lo, c_hi = _day_mass(ctx, rows, epoch(dt.datetime.combine(day, dt.time())))
+    cdf = ctx.hour_cdf[ctx.industry]  # [device, 25]
+    in_hour = np.clip(np.minimum(cdf[:, 1:], c_hi[:, None]) - np.maximum(cdf[:, :-1], c_lo[:, None]), 0.0, None)
+    mid = (lo_rate + hi_rate) / 2 * scale
+    k = len(cfg.events.tap_rates)
+    mean = np.zeros((k, 24))
+    np.add.at(mean, ctx.industry, mid[:, None] * in_hour)
+    window = c_hi - c_lo
+    var = ((hi_rate - lo_rate) * scale * window) ** 2 / 12 + np.where(window > 0, 0.25, 0.0)
+    return mean, np.bincount(ctx.industry, weights=var, minlength=k)
+
+
+def hour_shares(ctx: Context) -> npt.NDArray[np.float64]:
+    """[industry, hour]: the share of a day's tap events the hourly profile puts in each hour (business hours,
+    the lunch and dinner peaks at peak_multiplier, the night trickle)."""
+    return np.asarray(np.diff(ctx.hour_cdf, axis=1), dtype=np.float64)
 
 
 def count(cfg: Config, inputs: EventInputs, part: Part, same_day: Mapping[str, pl.DataFrame],
