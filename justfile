@@ -21,6 +21,10 @@ generate-events *args:
 validate *args:
     {{python}} -m datagen validate "$@"
 
+# Draw the loaded data beside its config: .datagen/report/report.html and a PNG per chart (--out DIR, --parquet PATH, --schema)
+report *args:
+    {{python}} -m datagen report "$@"
+
 # Run the full test suite (TEST_DATABASE_URL or the embedded server)
 test *args:
     {{python}} -m pytest "$@"

@@ -182,6 +182,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="check freshly generated core frames instead of the database (needs no database)")
     v.add_argument("--list", action="store_true", help="print every check and what it asserts, then exit")
 
+    r = sub.add_parser(
+        "report", help="draw the loaded data beside its config: one HTML page and a PNG per chart",
+        description="Profile the loaded schema (or --parquet dataset) and write one self-contained HTML page "
+                    "(charts embedded, opens without a network) and a PNG per chart under --out. Each chart stands "
+                    "beside the config it should follow, drawn as the expected curve or values, with the pass/fail "
+                    "marks of the validate checks that hold it there (the tap-event distribution checks share their "
+                    "aggregates and verdicts with validate). The header names the tables, rows, event days, seed, "
+                    "config digest, datagen version and load time. Event tables are read one day partition at a "
+                    "time, only the columns the charts need. Exit 0: every mark passes; 1: a mark fails (the report "
+                    "is written either way); 2: bad usage or the database is unreachable.")
+    common(r)
+    scaled(r, "Must be the S the schema was generated with")
+    r.add_argument("--schema", default=SCHEMA, help=f"schema to draw (default: {SCHEMA})")
+    r.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+    r.add_argument("--parquet", metavar="PATH_OR_URL", help="draw a Parquet dataset (`--sink parquet --out`) instead")
+    r.add_argument("--out", type=Path, default=Path(".datagen/report"), metavar="DIR",
+                   help="folder for report.html and the PNGs (default: .datagen/report)")
+    r.add_argument("--connections", type=_positive, default=tuning.READ_CONNECTIONS, metavar="N",
+                   help=f"partitions read at once, one connection each (default {tuning.READ_CONNECTIONS})")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     d = sub.add_parser(
         "dbt-sources", help="write the dbt sources YAML for the loaded schema",
         description="Write a dbt sources file for the raw schema from datagen's table declarations: source "
@@ -277,6 +298,10 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             checks=args.checks, connections=args.connections, as_json=args.json, progress=not args.no_progress,
             parquet=args.parquet))
     _check_schema_name(args.schema)
+    if args.command == "report":
+        return pipeline.run_report(cfg, pipeline.ReportOptions(
+            schema=args.schema, database_url=args.database_url, out=args.out, connections=args.connections,
+            progress=not args.no_progress, parquet=args.parquet))
     if args.command in ("generate", "generate-events"):
         _check_sink(args)
     if args.command == "dbt-sources":

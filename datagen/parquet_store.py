@@ -87,11 +87,12 @@ class Dataset:
                 out[day] = sorted(files, key=lambda p: _block(p.rsplit("/", 1)[1]) or 0)
         return dict(sorted(out.items()))
 
-    def read(self, path: str) -> pl.DataFrame:
-        """One file of the dataset, its columns as written (no hive column from its folder)."""
+    def read(self, path: str, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+        """One file of the dataset, its columns as written (no hive column from its folder); only `columns`
+        when given."""
         try:
             with self.fs.open_input_file(path) as f:
-                return pl.read_parquet(f)
+                return pl.read_parquet(f, columns=list(columns) if columns is not None else None)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise OutputError(f"cannot read {self._show(path)}: {exc}") from None
 

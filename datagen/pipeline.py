@@ -321,6 +321,45 @@ def run_validate(cfg: Config, opts: ValidateOptions) -> int:
     return 0 if result.passed else 1
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    schema: str
+    database_url: str | None
+    out: Path
+    connections: int
+    progress: bool
+    parquet: str | None = None  # a Parquet dataset to draw instead of the database
+
+
+def run_report(cfg: Config, opts: ReportOptions) -> int:
+    """`datagen report`: the data profile as HTML and PNGs under opts.out; 0 when every mark passes, else 1."""
+    from datagen import profile, profile_html
+
+    if opts.out.exists() and not opts.out.is_dir():
+        raise UsageError(f"--out: {opts.out} is a file", hint="give a folder, e.g. .datagen/report")
+    if opts.parquet is not None:
+        ds = parquet_store.open_dataset(opts.parquet, create=False)
+        report.err.print(f"Source: {ds.display} (Parquet)")
+        with report.meter("report", enabled=opts.progress) as m:
+            prof = profile.from_parquet(cfg, ds, opts.connections, on_progress=m.advance)
+    else:
+        target = db.resolve(opts.database_url)
+        report.err.print(f"Source: {target.display} ({target.source}), schema {opts.schema}")
+        with report.meter("report", enabled=opts.progress) as m:
+            prof = profile.from_postgres(cfg, target, opts.schema, opts.connections, on_progress=m.advance)
+    for w in prof.warnings:
+        report.err.print(f"[yellow]warning:[/] {w}", markup=True)
+    t0 = time.perf_counter()
+    path = profile_html.write(prof, opts.out)
+    marks = [m for c in prof.charts for m in c.marks]
+    failed = sorted({m.check for m in marks if m.status == "FAIL"})
+    report.out.print(f"Wrote {path} and {len(prof.charts)} chart PNGs: {prof.rows_read:,} event rows read in "
+                     f"{prof.seconds:.1f} s, drawn in {time.perf_counter() - t0:.1f} s; "
+                     f"{len(marks) - len(failed)} of {len(marks)} marks pass."
+                     + (f" FAILED: {', '.join(failed)}" if failed else ""), highlight=False)
+    return 1 if failed else 0
+
+
 def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:
     """`generate --only`: the asked tables and their dependents, checked and replaced; the rest untouched."""
     assert opts.only is not None

@@ -27,8 +27,10 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def select_sql(schema: str, table: Table, relation: str | None = None, layout: str = DEFAULT_LAYOUT) -> str:
-    """The declared columns of table (or of one of its partitions), numerics as text. In the contract layout
+def select_sql(schema: str, table: Table, relation: str | None = None, layout: str = DEFAULT_LAYOUT,
+               columns: tuple[str, ...] | None = None) -> str:
+    """The declared columns of table (or of one of its partitions; only `columns`, in declared order, when given),
+    numerics as text. In the contract layout
     the packed columns are taken out of the jsonb column on the server, typed, so the frame is the same in
     both layouts (and so is its fingerprint)."""
     packed = dict(table.packed.keys) if table.packed is not None and table.layout_of(layout) == "contract" else {}
@@ -43,7 +45,7 @@ def select_sql(schema: str, table: Table, relation: str | None = None, layout: s
             return f"{_quote(c.name)}::text AS {_quote(c.name)}"
         return _quote(c.name)
 
-    cols = ", ".join(expr(c) for c in table.columns)
+    cols = ", ".join(expr(c) for c in table.columns if columns is None or c.name in columns)
     return f"SELECT {cols} FROM {_quote(schema)}.{_quote(relation or table.name)}"
 
 
@@ -99,13 +101,14 @@ def malformed(conn: Connection, schema: str, table: Table, relation: str) -> tup
 
 
 def read(conn: Connection, schema: str, table: Table, relation: str | None = None,
-         layout: str = DEFAULT_LAYOUT) -> pl.DataFrame:
-    """One table (or partition), stored in layout, as a frame with the declared columns and dtypes."""
+         layout: str = DEFAULT_LAYOUT, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """One table (or partition), stored in layout, as a frame with the declared columns and dtypes (only
+    `columns`, when given: what a profile reads of a large table)."""
     import adbc_driver_postgresql.dbapi as adbc
 
     try:
         with conn.cursor() as cur:
-            cur.execute(select_sql(schema, table, relation, layout))
+            cur.execute(select_sql(schema, table, relation, layout, columns))
             batches = list(cur.fetch_record_batch())
     except adbc.Error as exc:
         raise DatabaseError(f"cannot read {schema}.{relation or table.name} back: "
@@ -114,11 +117,16 @@ def read(conn: Connection, schema: str, table: Table, relation: str | None = Non
     frame = pl.from_arrow(arrow) if arrow is not None else pl.DataFrame(schema=table.polars_schema)
     assert isinstance(frame, pl.DataFrame)
     try:
-        return cast_to_declared(frame, table)
+        return cast_to_declared(frame, table) if columns is None else declared_columns(frame, table, columns)
     except pl.exceptions.PolarsError as exc:  # someone changed a column's type: say which table
         raise DatabaseError(f"{schema}.{relation or table.name} does not read back as datagen declares it "
                             f"({str(exc).strip().splitlines()[0]})",
                             hint="its columns were changed after the load; regenerate it") from None
+
+
+def declared_columns(frame: pl.DataFrame, table: Table, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The named columns of frame, in declared order, with their declared dtypes."""
+    return frame.select([pl.col(c.name).cast(c.dtype) for c in table.columns if c.name in columns])
 
 
 def with_hidden(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

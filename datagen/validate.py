@@ -23,8 +23,8 @@ import polars as pl
 import psycopg
 
 from datagen import checks, events, manifest_store, readback
-from datagen.checks import distributions
 from datagen.catalog import existing_partitions, lock_key, stored_layout, tables_present
+from datagen.checks import distributions
 from datagen.config import Config, config_digest
 from datagen.db import Target, connect, describe, redact
 from datagen.errors import DatabaseError, UsageError
@@ -522,7 +522,8 @@ class Source(Protocol):
 
     def where(self, t: Table) -> str: ...
     def read_core(self, t: Table) -> pl.DataFrame: ...
-    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame: ...
+    def read_part(self, t: Table, name: str, layout: str, columns: tuple[str, ...] | None = None
+                  ) -> pl.DataFrame: ...
     def malformed(self, t: Table, name: str) -> tuple[int, int | None]: ...
 
 
@@ -548,8 +549,9 @@ class PostgresSource:
     def read_core(self, t: Table) -> pl.DataFrame:
         return readback.read(self._conn(), self.schema, t)
 
-    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame:
-        return readback.read(self._conn(), self.schema, t, name, layout)
+    def read_part(self, t: Table, name: str, layout: str, columns: tuple[str, ...] | None = None
+                  ) -> pl.DataFrame:
+        return readback.read(self._conn(), self.schema, t, name, layout, columns)
 
     def malformed(self, t: Table, name: str) -> tuple[int, int | None]:
         return readback.malformed(self._conn(), self.schema, t, name)
@@ -575,18 +577,21 @@ class ParquetSource:
     def read_core(self, t: Table) -> pl.DataFrame:
         return self._read(t, [self.ds.core_file(t)])
 
-    def read_part(self, t: Table, name: str, layout: str) -> pl.DataFrame:
+    def read_part(self, t: Table, name: str, layout: str, columns: tuple[str, ...] | None = None
+                  ) -> pl.DataFrame:
         day = t.day_of(name)
         assert day is not None
         with self._guard:
             if t.key not in self._days:
                 self._days[t.key] = self.ds.days(t)
-        return self._read(t, self._days[t.key].get(day, []))
+        return self._read(t, self._days[t.key].get(day, []), columns)
 
-    def _read(self, t: Table, files: list[str]) -> pl.DataFrame:
-        frames = [self.ds.read(f) for f in files]
+    def _read(self, t: Table, files: list[str], columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+        frames = [self.ds.read(f, columns) for f in files]
         try:
             frame = pl.concat(frames) if frames else pl.DataFrame(schema=t.polars_schema)
+            if columns is not None:
+                return readback.declared_columns(frame, t, columns)
             return cast_to_declared(frame.select([c.name for c in t.columns]), t)
         except pl.exceptions.PolarsError as exc:
             raise UsageError(f"{self.where(t)} does not read back as datagen declares it "

@@ -226,7 +226,7 @@ def expected_day(cfg: Config, ctx: Context, day: dt.date) -> tuple[npt.NDArray[n
     np.add.at(mean, ctx.industry, mid[:, None] * in_hour)
     window = c_hi - c_lo
     var = ((hi_rate - lo_rate) * scale * window) ** 2 / 12 + np.where(window > 0, 0.25, 0.0)
-    return mean, np.bincount(ctx.industry, weights=var, minlength=k)
+    return mean, np.bincount(ctx.industry, weights=var, minlength=k).astype(np.float64)
 
 
 def hour_shares(ctx: Context) -> npt.NDArray[np.float64]:

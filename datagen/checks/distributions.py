@@ -242,7 +242,8 @@ def _pour_sizes(agg: Aggregate, m: Model, cfg: Config) -> Verdict:
         tol = _tolerance(n, p)
         if abs(count - n * p) > tol:
             bad.append(f"{label}: {count:,} of {n:,} pours, config {n * p:,.0f} +- {tol:,.0f}")
-    return Verdict(name, bad, {"shares": {str(s): p for s, p in shares.items()}, "volume_ml": list(cfg.events.volume_ml)},
+    return Verdict(name, bad,
+                   {"shares": {str(s): p for s, p in shares.items()}, "volume_ml": list(cfg.events.volume_ml)},
                    {"pours": n}, "" if n else "no pours read")
 
 
