@@ -121,7 +121,8 @@ td {{ padding: .1rem .6rem; border-bottom: 1px solid #eee; }} td.num {{ text-ali
 .chart {{ border-top: 1px solid #ddd; padding: .8rem 0; }} .row {{ display: flex; gap: 1rem; flex-wrap: wrap; }}
 .row img {{ max-width: 720px; width: 100%; }} .side {{ flex: 1; min-width: 260px; font-size: .85rem; }}
 .config {{ font-family: ui-monospace, monospace; font-size: .78rem; background: #f6f6f6; padding: .4rem; }}
-ul {{ list-style: none; padding: 0; margin: 0; }} .mark {{ padding: .15rem .4rem; border-radius: 4px; margin: .15rem 0; }}
+ul {{ list-style: none; padding: 0; margin: 0; }}
+.mark {{ padding: .15rem .4rem; border-radius: 4px; margin: .15rem 0; }}
 .ok {{ background: #e3f5e1; color: #1b5e20; }} .fail {{ background: #fde2e1; color: #b71c1c; font-weight: 600; }}
 .skip {{ background: #eee; color: #555; }} .warn {{ color: #8a5a00; }}
 </style></head><body>
