@@ -296,7 +296,7 @@ def test_list_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--list"]) == 0
     out = capsys.readouterr().out
     names = [n for n, _ in validate.catalogue_names()]
-    assert len(names) == len(set(names)) == 79 + 40 + 1 + 10  # core, partition, storage and manifest checks
+    assert len(names) == len(set(names)) == 79 + 40 + 1 + 6 + 10  # core, partition, storage, distribution, manifest
     assert all(n in out for n in names)
 
 
