@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -33,7 +33,7 @@ def small(**changes: Any) -> Config:
     return parse_config(c)
 
 
-@cache
+@lru_cache(maxsize=2)  # the shipped small config and the latest random one: partitions are tens of MB
 def built(cfg: Config) -> tuple[dict[str, pl.DataFrame], list[pl.DataFrame], list[dt.date]]:
     """The core frames (with hidden columns) and every tap-event partition of the event range."""
     gen = generate(cfg)

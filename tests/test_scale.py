@@ -185,7 +185,7 @@ def test_the_commands_agree_on_the_scale(db_env: str, schema: str, config_dict: 
     import json
 
     result = json.loads(capsys.readouterr().out)
-    assert result["passed"] and len(result["checks"]) == 130
+    assert result["passed"] and len(result["checks"]) == 136
     rows = {k: v["rows"] for k, v in db_manifest(db_env, schema)["tables"].items()}
     want = generate(scale_config(parse_config(yaml.safe_load(small.read_text())), 0.5)).frames
     assert rows == {t.key: want[t.key].height for t in CORE_TABLES}
