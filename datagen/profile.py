@@ -33,7 +33,7 @@ from datagen.errors import DatabaseError, UsageError
 from datagen.parquet_store import Dataset
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 from datagen.tuning import READ_CONNECTIONS
-from datagen.validate import ParquetSource, PostgresSource, Source, _lock_shared
+from datagen.validate import ParquetSource, PostgresSource, Source, check_scale, lock_shared
 
 # What the report reads of each event table besides its optional columns (counted for the NULL chart)
 EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -99,8 +99,9 @@ def from_postgres(cfg: Config, target: Target, schema: str, connections: int = R
         with connect(target) as conn, conn.cursor() as cur:
             conn.autocommit = True
             warnings: list[str] = []
-            _lock_shared(cur, schema, warnings)  # held while reading: no load changes the tables underneath
+            lock_shared(cur, schema, warnings)  # held while reading: no load changes the tables underneath
             manifest = manifest_store.read(cur, schema)
+            check_scale(manifest, cfg, f"schema {schema}")
             present = {TABLES[k].name for k in tables_present(cur, schema, list(TABLES.values()))}
             if not present:
                 raise UsageError(f"schema {schema} at {describe(target.conninfo)} holds no datagen table",
@@ -128,7 +129,9 @@ def from_parquet(cfg: Config, ds: Dataset, connections: int = READ_CONNECTIONS,
                          hint="write one with `just generate --sink parquet --out PATH` first")
     partitions = {t.key: [t.partition_name(d) for d in ds.days(t)] for t in EVENT_TABLES if t.name in present}
     layouts = {t.key: "typed" for t in EVENT_TABLES if t.name in present}
-    return _profile(cfg, ParquetSource(ds), ds.display, ds.read_manifest(), present, partitions, layouts, connections,
+    manifest = ds.read_manifest()
+    check_scale(manifest, cfg, ds.display)
+    return _profile(cfg, ParquetSource(ds), ds.display, manifest, present, partitions, layouts, connections,
                     on_progress, [])
 
 
@@ -291,14 +294,12 @@ def _charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts]) -> 
         return _marks(verdicts, outcomes, list(names))
 
     charts: list[Chart] = []
-    ev = cfg.events
     if tap.days:
         agg = distributions.combine(tap.tap)
         charts += _tap_charts(cfg, agg, verdicts, marks)
     charts += _core_charts(cfg, core, marks)
     charts += _app_charts(cfg, core, parts, marks)
     charts.append(_null_chart(cfg, core, parts, marks))
-    del ev
     return charts
 
 
@@ -489,7 +490,6 @@ def _app_charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts],
     ev = cfg.events
     if parts["user_sessions"].frames:
         s = pl.concat(parts["user_sessions"].frames).group_by("role", "hour").agg(pl.col("rows").sum())
-        roles = [r.role for r in ev.role_activity]
         series: dict[str, list[Any]] = {}
         expected: dict[str, list[Any]] = {}
         for r in ev.role_activity:
@@ -500,7 +500,6 @@ def _app_charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts],
         out.append(Chart("sessions_by_role_hour", "Sessions per role by hour of day",
                          "events.role_activity " + ", ".join(f"{r.role} {list(r.hours)}" for r in ev.role_activity),
                          "line", list(range(24)), series, expected, "hour", "sessions", marks("users.role_mix")))
-        del roles
     if parts["page_views"].frames:
         t = (pl.concat(parts["page_views"].frames).group_by("prev", "page").agg(pl.col("rows").sum())
              .sort(["rows", "prev", "page"], descending=[True, False, False]).head(TOP_TRANSITIONS))

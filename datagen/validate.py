@@ -183,14 +183,14 @@ def validate(cfg: Config, target: Target, opts: Options,
     try:
         with connect(target) as conn, conn.cursor() as cur:
             conn.autocommit = True
-            _lock_shared(cur, opts.schema, warnings)
+            lock_shared(cur, opts.schema, warnings)
             if opts.manifest_path is None:
                 manifest = manifest_store.read(cur, opts.schema)  # under the shared lock: no load is half-way
                 if manifest is None:
                     warnings.append(f"schema {opts.schema} has no manifest table (it was loaded before datagen "
                                     "recorded one): the comparison with the manifest is skipped; reload with "
                                     "`just generate` and `just generate-events` to record it")
-            _check_scale(manifest, cfg, f"schema {opts.schema}")
+            check_scale(manifest, cfg, f"schema {opts.schema}")
             if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
                 warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has "
                                 f"{cfg.seed}")
@@ -234,7 +234,7 @@ def validate_parquet(cfg: Config, ds: Dataset, opts: Options,
         manifest = ds.read_manifest()
         if manifest is None:
             warnings.append(f"{ds.display} has no {MANIFEST_FILE}: the comparison with the manifest is skipped")
-    _check_scale(manifest, cfg, ds.display)
+    check_scale(manifest, cfg, ds.display)
     if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
         warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has {cfg.seed}")
     present = {t.name for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)}
@@ -247,14 +247,14 @@ def validate_parquet(cfg: Config, ds: Dataset, opts: Options,
                 warnings, t0, on_progress, on_total)
 
 
-def _check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str) -> None:
+def check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str) -> None:
     scale = scale_mismatch(manifest, cfg.scale, where)
     if scale is not None:
         raise UsageError(f"{scale}: its rows would fail every count", hint=f"validate with --scale "
                          f"{core_scale(manifest):g}")
 
 
-def _lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings: list[str]) -> None:
+def lock_shared(cur: psycopg.Cursor[tuple[object, ...]], schema: str, warnings: list[str]) -> None:
     """Wait for a running load into the schema; keep loads out while reading (the loaders lock exclusively)."""
     cur.execute("SELECT pg_try_advisory_lock_shared(%s)", (lock_key(schema),))
     row = cur.fetchone()
