@@ -353,9 +353,11 @@ def run_report(cfg: Config, opts: ReportOptions) -> int:
     path = profile_html.write(prof, opts.out)
     marks = [m for c in prof.charts for m in c.marks]
     failed = sorted({m.check for m in marks if m.status == "FAIL"})
+    skipped = sum(m.status == "skipped" for m in marks)
     report.out.print(f"Wrote {path} and {len(prof.charts)} chart PNGs: {prof.rows_read:,} event rows read in "
                      f"{prof.seconds:.1f} s, drawn in {time.perf_counter() - t0:.1f} s; "
-                     f"{len(marks) - len(failed)} of {len(marks)} marks pass."
+                     f"{sum(m.status == 'ok' for m in marks)} of {len(marks)} marks pass"
+                     + (f", {skipped} skipped" if skipped else "") + "."
                      + (f" FAILED: {', '.join(failed)}" if failed else ""), highlight=False)
     return 1 if failed else 0
 

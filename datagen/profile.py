@@ -39,7 +39,7 @@ from datagen.validate import ParquetSource, PostgresSource, Source, check_scale,
 EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "tap_events": distributions.AGGREGATE_COLUMNS,
     "user_sessions": ("user_id", "start_time"),
-    "page_views": ("session_id", "page_url", "timestamp"),
+    "page_views": ("page_view_id", "session_id", "page_url", "timestamp"),
     "feature_usage": ("feature_name", "usage_count"),
 }
 # The staging model's feature categories, matched in this order against feature_name
@@ -221,7 +221,7 @@ def _read_events(cfg: Config, source: Source, core: checks.Frames, partitions: d
 def _transitions(frame: pl.DataFrame) -> pl.DataFrame:
     """Page-to-page steps inside sessions (ids in URLs read as :id), counted."""
     path = pl.col("page_url").str.replace_all(r"/\d+", "/:id")
-    return (frame.sort("session_id", "timestamp").with_columns(page=path)
+    return (frame.sort("session_id", "timestamp", "page_view_id").with_columns(page=path)
             .with_columns(prev=pl.col("page").shift(1).over("session_id"))
             .drop_nulls("prev").group_by("prev", "page").agg(pl.len().alias("rows")))
 

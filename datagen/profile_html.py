@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,19 @@ def _nums(values: list[Any]) -> list[float]:
 
 
 def _json(data: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(data, default=str).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no `<` at all (so no `</script>` or `<!--` from the data), and no NaN
+    or infinity (JSON.parse rejects them): they become null."""
+    return json.dumps(_finite(data), default=str, allow_nan=False).replace("<", "\\u003c")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def page(profile: Profile, images: dict[str, bytes]) -> str:

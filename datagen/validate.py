@@ -501,8 +501,9 @@ def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Fr
             if t.packed is not None and layouts[key] == "contract":
                 tb = time.perf_counter()
                 bad = (*source.malformed(t, name), time.perf_counter() - tb)
+            in_range = cfg.events.start_date <= day <= cfg.events.end_date  # the days the report aggregates too
             agg = distributions.aggregate(frame, device_industry) \
-                if key == "tap_events" and span is not None and device_industry is not None else None
+                if key == "tap_events" and in_range and device_industry is not None else None
             out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
                                   fingerprint(frame, key), outcomes, span is None and frame.height > 0, day, bad,
                                   agg))
