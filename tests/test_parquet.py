@@ -73,7 +73,7 @@ def test_the_dataset_is_hive_style_and_validates(dataset: Path, small: Path,
     assert run("validate", "--config", str(small), "--parquet", str(dataset), "--json") == 0
     result = json.loads(capsys.readouterr().out)
     names = [c["name"] for c in result["checks"]]
-    assert result["passed"] and len(names) == 129  # every check but the contract layout's jsonb rule
+    assert result["passed"] and len(names) == 135  # every check but the contract layout's jsonb rule
     assert "tap_events.metrics_well_formed" not in names
 
 
