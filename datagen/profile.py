@@ -35,13 +35,6 @@ from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 from datagen.tuning import READ_CONNECTIONS
 from datagen.validate import ParquetSource, PostgresSource, Source, check_scale, lock_shared
 
-# What the report reads of each event table besides its optional columns (counted for the NULL chart)
-EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "tap_events": distributions.AGGREGATE_COLUMNS,
-    "user_sessions": ("user_id", "start_time"),
-    "page_views": ("page_view_id", "session_id", "page_url", "timestamp"),
-    "feature_usage": ("feature_name", "usage_count"),
-}
 # The staging model's feature categories, matched in this order against feature_name
 FEATURE_CATEGORIES = ("report", "analytics", "export", "api", "integration", "automation", "alert", "dashboard",
                       "inventory", "forecast")
@@ -161,8 +154,7 @@ class EventCounts:
     rows: int = 0
     days: list[dt.date] = field(default_factory=list)
     nulls: dict[str, int] = field(default_factory=dict)
-    tap: list[distributions.Aggregate] = field(default_factory=list)
-    frames: list[pl.DataFrame] = field(default_factory=list)  # the table's own small counts per partition
+    counts: list[Any] = field(default_factory=list)  # per partition, what COUNTERS made of it
     outcomes: list[checks.Outcome] = field(default_factory=list)  # its optional_nulls check, per partition
 
 
@@ -171,14 +163,14 @@ def _read_events(cfg: Config, source: Source, core: checks.Frames, partitions: d
                  ) -> dict[str, EventCounts]:
     """Every event partition inside events.range, read narrow and counted (on `connections` threads)."""
     ev = cfg.events
-    device_industry = distributions.industries(core)
-    roles = core["users"].select(pl.col("id").alias("user_id"), "role")
+    lookups = Lookups(distributions.industries(core), core["users"].select(pl.col("id").alias("user_id"), "role"))
     jobs = [(TABLES[key], name) for key, names in partitions.items() for name in names
             if (day := TABLES[key].day_of(name)) is not None and ev.start_date <= day <= ev.end_date]
 
     def job(item: tuple[Table, str]) -> tuple[str, dt.date, int, dict[str, int], Any, list[checks.Outcome]]:
         t, name = item
-        columns = EVENT_COLUMNS[t.key] + tuple(c for c in t.optional_columns if c not in EVENT_COLUMNS[t.key])
+        needs, count = COUNTERS.get(t.key, ((), None))  # a table with no chart yet: its rows and NULLs only
+        columns = needs + tuple(c for c in t.optional_columns if c not in needs)
         frame = source.read_part(t, name, layouts[t.key], columns)
         nulls = {c: frame[c].null_count() for c in t.optional_columns}
         # validate's own per-partition check of these columns (it reads nothing else)
@@ -186,18 +178,7 @@ def _read_events(cfg: Config, source: Source, core: checks.Frames, partitions: d
             if t.optional_columns else []
         day = t.day_of(name)
         assert day is not None
-        counts: Any
-        if t.key == "tap_events":
-            counts = distributions.aggregate(frame, device_industry)
-        elif t.key == "user_sessions":
-            counts = (frame.join(roles, on="user_id", how="left")
-                      .group_by(pl.col("role").fill_null("(unknown)"), pl.col("start_time").dt.hour().alias("hour"))
-                      .agg(pl.len().alias("rows")))
-        elif t.key == "page_views":
-            counts = _transitions(frame)
-        else:
-            counts = (frame.group_by(_category(pl.col("feature_name")).alias("category"))
-                      .agg(pl.len().alias("rows"), pl.col("usage_count").sum().cast(pl.Int64).alias("uses")))
+        counts = count(frame, lookups) if count is not None else None
         if on_progress:
             on_progress(frame.height)
         return t.key, day, frame.height, nulls, counts, outcomes
@@ -211,11 +192,39 @@ def _read_events(cfg: Config, source: Source, core: checks.Frames, partitions: d
             c.days.append(day)
             for col, n in nulls.items():
                 c.nulls[col] = c.nulls.get(col, 0) + n
-            if key == "tap_events":
-                c.tap.append(counts)
-            else:
-                c.frames.append(counts)
+            if counts is not None:
+                c.counts.append(counts)
     return out
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The core facts the counters join: each device's industry, each user's role."""
+
+    device_industry: pl.DataFrame
+    roles: pl.DataFrame
+
+
+def _sessions(frame: pl.DataFrame, lk: Lookups) -> pl.DataFrame:
+    return (frame.join(lk.roles, on="user_id", how="left")
+            .group_by(pl.col("role").fill_null("(unknown)"), pl.col("start_time").dt.hour().alias("hour"))
+            .agg(pl.len().alias("rows")))
+
+
+def _features(frame: pl.DataFrame, lk: Lookups) -> pl.DataFrame:
+    return (frame.group_by(_category(pl.col("feature_name")).alias("category"))
+            .agg(pl.len().alias("rows"), pl.col("usage_count").sum().cast(pl.Int64).alias("uses")))
+
+
+# Per event table: the columns the report reads of a partition (besides its optional columns, counted for the
+# NULL chart) and what it counts them into
+COUNTERS: dict[str, tuple[tuple[str, ...], Callable[[pl.DataFrame, Lookups], Any]]] = {
+    distributions.TABLE: (distributions.AGGREGATE_COLUMNS,
+                          lambda f, lk: distributions.aggregate(f, lk.device_industry)),
+    "user_sessions": (("user_id", "start_time"), _sessions),
+    "page_views": (("page_view_id", "session_id", "page_url", "timestamp"), lambda f, _: _transitions(f)),
+    "feature_usage": (("feature_name", "usage_count"), _features),
+}
 
 
 def _transitions(frame: pl.DataFrame) -> pl.DataFrame:
@@ -277,8 +286,8 @@ def _share(values: list[float]) -> list[Any]:
 
 
 def _charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts]) -> list[Chart]:
-    tap = parts["tap_events"]
-    verdicts = distributions.verdicts(distributions.combine(tap.tap), cfg, core, tap.days) if tap.days else {}
+    tap = parts[distributions.TABLE]
+    verdicts = distributions.verdicts(distributions.combine(tap.counts), cfg, core, tap.days) if tap.days else {}
     core_names = ["devices.count_in_bounds", "locations.has_devices", "users.count_in_bounds", "accounts.has_users",
                   "devices.status_mix", "devices.device_type_mix", "accounts.creation_growth",
                   "accounts.size_mix_exact",
@@ -295,7 +304,7 @@ def _charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts]) -> 
 
     charts: list[Chart] = []
     if tap.days:
-        agg = distributions.combine(tap.tap)
+        agg = distributions.combine(tap.counts)
         charts += _tap_charts(cfg, agg, verdicts, marks)
     charts += _core_charts(cfg, core, marks)
     charts += _app_charts(cfg, core, parts, marks)
@@ -488,8 +497,8 @@ def _app_charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts],
                 marks: Callable[..., list[Mark]]) -> list[Chart]:
     out = []
     ev = cfg.events
-    if parts["user_sessions"].frames:
-        s = pl.concat(parts["user_sessions"].frames).group_by("role", "hour").agg(pl.col("rows").sum())
+    if parts["user_sessions"].counts:
+        s = pl.concat(parts["user_sessions"].counts).group_by("role", "hour").agg(pl.col("rows").sum())
         series: dict[str, list[Any]] = {}
         expected: dict[str, list[Any]] = {}
         for r in ev.role_activity:
@@ -500,15 +509,15 @@ def _app_charts(cfg: Config, core: checks.Frames, parts: dict[str, EventCounts],
         out.append(Chart("sessions_by_role_hour", "Sessions per role by hour of day",
                          "events.role_activity " + ", ".join(f"{r.role} {list(r.hours)}" for r in ev.role_activity),
                          "line", list(range(24)), series, expected, "hour", "sessions", marks("users.role_mix")))
-    if parts["page_views"].frames:
-        t = (pl.concat(parts["page_views"].frames).group_by("prev", "page").agg(pl.col("rows").sum())
+    if parts["page_views"].counts:
+        t = (pl.concat(parts["page_views"].counts).group_by("prev", "page").agg(pl.col("rows").sum())
              .sort(["rows", "prev", "page"], descending=[True, False, False]).head(TOP_TRANSITIONS))
         out.append(Chart("page_transitions", f"Page-view paths: the {TOP_TRANSITIONS} most common steps",
                          "page views follow each session's path (ids in URLs shown as :id)", "bar",
                          [f"{a} → {b}" for a, b in t.select("prev", "page").iter_rows()],
                          {"steps": [float(x) for x in t["rows"]]}, {}, "", "steps", []))
-    if parts["feature_usage"].frames:
-        f = (pl.concat(parts["feature_usage"].frames).group_by("category")
+    if parts["feature_usage"].counts:
+        f = (pl.concat(parts["feature_usage"].counts).group_by("category")
              .agg(pl.col("rows").sum(), pl.col("uses").sum()).sort("category"))
         out.append(Chart("feature_usage", "Feature usage by category (the staging model's categories)",
                          "events.feature_usage: dashboard_views_per_day, report_generation, "

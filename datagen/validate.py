@@ -343,7 +343,7 @@ def _run(cfg: Config, source: Source, opts: Options, manifest: dict[str, Any] | 
         read_s = time.perf_counter() - tr
     elif ev_keys:
         warnings.append("the event tables were not checked: a core table they join is missing")
-    if tap_days and "tap_events" in wanted:
+    if tap_days and distributions.TABLE in wanted:
         _distribution_findings(cfg, frames, tap_aggs, tap_days, opts, finding)
     for key, names in partitions.items():
         for name in names:
@@ -478,7 +478,7 @@ def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Fr
     """Each unit read, checked and fingerprinted by one of opts.connections threads (one connection each, on
     PostgreSQL); results in unit order."""
     existing = {k: set(v) for k, v in partitions.items()}
-    device_industry = distributions.industries(core) if "tap_events" in partitions else None
+    device_industry = distributions.industries(core) if distributions.TABLE in partitions else None
 
     def job(unit: Unit) -> list[PartResult]:
         day, keys = unit
@@ -503,7 +503,7 @@ def _read_partitions(source: Source, opts: Options, cfg: Config, core: checks.Fr
                 bad = (*source.malformed(t, name), time.perf_counter() - tb)
             in_range = cfg.events.start_date <= day <= cfg.events.end_date  # the days the report aggregates too
             agg = distributions.aggregate(frame, device_industry) \
-                if key == "tap_events" and in_range and device_industry is not None else None
+                if key == distributions.TABLE and in_range and device_industry is not None else None
             out.append(PartResult(key, name, frame.height, int(first) if first is not None else None,  # type: ignore[arg-type]
                                   fingerprint(frame, key), outcomes, span is None and frame.height > 0, day, bad,
                                   agg))

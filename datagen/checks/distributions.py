@@ -29,6 +29,7 @@ from datagen.builders import tap_events
 from datagen.checks._model import MIX_SIGMAS, Frames
 from datagen.config import Config
 
+TABLE = "tap_events"  # the table these checks judge
 AGGREGATE_COLUMNS = ("device_id", "timestamp", "volume_ml", "temperature_c", "pressure_psi")
 SLACK = 0.02  # of the expected count: what the model leaves out (partial device windows)
 HOUR_SLACK = 0.005  # of an industry's events, per hour
