@@ -33,7 +33,7 @@ from datagen.errors import DatabaseError, UsageError
 from datagen.parquet_store import Dataset
 from datagen.tables import CORE_TABLES, EVENT_TABLES, TABLES, Table
 from datagen.tuning import READ_CONNECTIONS
-from datagen.validate import ParquetSource, PostgresSource, Source, check_scale, lock_shared
+from datagen.validate import ParquetSource, PostgresSource, Source, check_scale, lock_shared, parquet_contents
 
 # The staging model's feature categories, matched in this order against feature_name
 FEATURE_CATEGORIES = ("report", "analytics", "export", "api", "integration", "automation", "alert", "dashboard",
@@ -116,12 +116,7 @@ def from_postgres(cfg: Config, target: Target, schema: str, connections: int = R
 
 def from_parquet(cfg: Config, ds: Dataset, connections: int = READ_CONNECTIONS,
                  on_progress: Callable[[int], None] | None = None) -> Profile:
-    present = {t.name for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)}
-    if not present:
-        raise UsageError(f"{ds.display} holds no datagen table",
-                         hint="write one with `just generate --sink parquet --out PATH` first")
-    partitions = {t.key: [t.partition_name(d) for d in ds.days(t)] for t in EVENT_TABLES if t.name in present}
-    layouts = {t.key: "typed" for t in EVENT_TABLES if t.name in present}
+    present, partitions, layouts = parquet_contents(ds)
     manifest = ds.read_manifest()
     check_scale(manifest, cfg, ds.display)
     return _profile(cfg, ParquetSource(ds), ds.display, manifest, present, partitions, layouts, connections,

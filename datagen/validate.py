@@ -237,14 +237,20 @@ def validate_parquet(cfg: Config, ds: Dataset, opts: Options,
     check_scale(manifest, cfg, ds.display)
     if manifest is not None and manifest.get("seed") not in (None, cfg.seed):
         warnings.append(f"the manifest was written with seed {manifest.get('seed')}, the config has {cfg.seed}")
+    present, partitions, layouts = parquet_contents(ds)
+    return _run(cfg, ParquetSource(ds), opts, manifest, present, partitions, layouts, set(opts.tables or TABLES),
+                warnings, t0, on_progress, on_total)
+
+
+def parquet_contents(ds: Dataset) -> tuple[set[str], dict[str, list[str]], dict[str, str]]:
+    """The tables a Parquet dataset holds, its event tables' day partitions (named as in PostgreSQL) and their
+    layout (always typed); refuses a dataset with no datagen table."""
     present = {t.name for t in CORE_TABLES + EVENT_TABLES if ds.has_table(t)}
     if not present:
         raise UsageError(f"{ds.display} holds no datagen table",
                          hint="write one with `just generate --sink parquet --out PATH` first")
     partitions = {t.key: [t.partition_name(d) for d in ds.days(t)] for t in EVENT_TABLES if t.name in present}
-    layouts = {t.key: "typed" for t in EVENT_TABLES if t.name in present}
-    return _run(cfg, ParquetSource(ds), opts, manifest, present, partitions, layouts, set(opts.tables or TABLES),
-                warnings, t0, on_progress, on_total)
+    return present, partitions, {t.key: "typed" for t in EVENT_TABLES if t.name in present}
 
 
 def check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str) -> None:
