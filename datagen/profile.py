@@ -94,7 +94,7 @@ def from_postgres(cfg: Config, target: Target, schema: str, connections: int = R
             warnings: list[str] = []
             lock_shared(cur, schema, warnings)  # held while reading: no load changes the tables underneath
             manifest = manifest_store.read(cur, schema)
-            check_scale(manifest, cfg, f"schema {schema}")
+            check_scale(manifest, cfg, f"schema {schema}", "report")
             present = {TABLES[k].name for k in tables_present(cur, schema, list(TABLES.values()))}
             if not present:
                 raise UsageError(f"schema {schema} at {describe(target.conninfo)} holds no datagen table",
@@ -118,7 +118,7 @@ def from_parquet(cfg: Config, ds: Dataset, connections: int = READ_CONNECTIONS,
                  on_progress: Callable[[int], None] | None = None) -> Profile:
     present, partitions, layouts = parquet_contents(ds)
     manifest = ds.read_manifest()
-    check_scale(manifest, cfg, ds.display)
+    check_scale(manifest, cfg, ds.display, "report")
     return _profile(cfg, ParquetSource(ds), ds.display, manifest, present, partitions, layouts, connections,
                     on_progress, [])
 

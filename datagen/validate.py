@@ -253,10 +253,10 @@ def parquet_contents(ds: Dataset) -> tuple[set[str], dict[str, list[str]], dict[
     return present, partitions, {t.key: "typed" for t in EVENT_TABLES if t.name in present}
 
 
-def check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str) -> None:
+def check_scale(manifest: dict[str, Any] | None, cfg: Config, where: str, command: str = "validate") -> None:
     scale = scale_mismatch(manifest, cfg.scale, where)
     if scale is not None:
-        raise UsageError(f"{scale}: its rows would fail every count", hint=f"validate with --scale "
+        raise UsageError(f"{scale}: its rows would fail every count", hint=f"{command} with --scale "
                          f"{core_scale(manifest):g}")
 
 

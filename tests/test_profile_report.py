@@ -143,3 +143,11 @@ def test_report_refuses_a_file_as_out_and_an_empty_schema(db_env: str, schema: s
     err = capsys.readouterr().err
     assert schema in err and "holds no datagen table" in err
     assert not (tmp_path / "r" / profile_html.HTML_FILE).exists()
+
+
+def test_report_refuses_another_scale_than_the_schemas(db_env: str, small_loaded: list[str], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", *small_loaded, "--scale", "2", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "report with --scale 1" in err
+    assert not (tmp_path / "r").exists()
