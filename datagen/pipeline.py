@@ -349,6 +349,8 @@ def run_report(cfg: Config, opts: ReportOptions) -> int:
             prof = profile.from_postgres(cfg, target, opts.schema, opts.connections, on_progress=m.advance)
     for w in prof.warnings:
         report.err.print(f"[yellow]warning:[/] {w}", markup=True)
+    for what in prof.left_out:
+        report.err.print(f"[bold red]not drawn:[/] {what}", markup=True, highlight=False)
     t0 = time.perf_counter()
     path = profile_html.write(prof, opts.out)
     marks = [m for c in prof.charts for m in c.marks]
@@ -359,7 +361,7 @@ def run_report(cfg: Config, opts: ReportOptions) -> int:
                      f"{sum(m.status == 'ok' for m in marks)} of {len(marks)} marks pass"
                      + (f", {skipped} skipped" if skipped else "") + "."
                      + (f" FAILED: {', '.join(failed)}" if failed else ""), highlight=False)
-    return 1 if failed else 0
+    return 0 if prof.passed else 1
 
 
 def run_regenerate(cfg: Config, opts: Options) -> dict[str, int]:

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from datagen import profile_html
@@ -151,3 +152,34 @@ def test_report_refuses_another_scale_than_the_schemas(db_env: str, small_loaded
     err = capsys.readouterr().err
     assert "report with --scale 1" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_core_tables_unlike_the_config_leave_out_the_tap_charts_with_a_message(
+        db_env: str, schema: str, small_loaded: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An industry the config does not know: no expectation for the tap events. The report says so, draws the
+    rest and exits 1; no traceback."""
+    execute(db_env, schema, "UPDATE {s}.app_database_accounts SET industry = 'casino' WHERE id = 1")
+    out = tmp_path / "report"
+    assert main(["report", *small_loaded, "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "not drawn: the tap-event charts: the core tables are not what this config generates" in err
+    charts = charts_of((out / profile_html.HTML_FILE).read_text(encoding="utf-8"))
+    ids = {c["id"] for c in charts}
+    assert "tap_hour_of_day" not in ids and {"device_mix", "null_shares"} <= ids
+
+
+def test_feature_categories_are_the_staging_models() -> None:
+    """The report's categories, word for word, are the staging model's CASE (tests/dbt), in its order."""
+    from datagen.builders import feature_usage
+    from datagen.profile import FEATURE_CATEGORIES, _category
+
+    sql_text = (Path(__file__).parent / "dbt/models/staging/stg_app_database__feature_usage.sql").read_text(
+        encoding="utf-8")
+    case = sql_text[sql_text.index("case"):sql_text.index("as feature_category")]
+    staged = [(label, tuple(re.findall(r"like '%(\w+)%'", cond)))
+              for cond, label in re.findall(r"when (.*?) then '(\w+)'", case)]
+    assert list(FEATURE_CATEGORIES) == staged
+    names = pl.Series("feature_name", [*feature_usage.NAMES, "Alert_X", None])
+    got = pl.select(_category(pl.lit(names))).to_series().to_list()
+    assert "Other" not in got[:-2] and got[-2:] == ["Alerts", "(NULL)"]

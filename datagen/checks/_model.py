@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,11 @@ PARTITION = "_partition"
 SAMPLE_KEYS = 5
 LIVE_STATUSES = ("active", "trial")
 MIX_SIGMAS = 5.0  # a share drawn at random passes within 5 standard deviations (+1 row) of the config
+
+
+def mix_tolerance(draws: float, p: float) -> float:
+    """How far a count of `draws` random picks at share p may lie from draws * p: MIX_SIGMAS sigma, plus one."""
+    return MIX_SIGMAS * math.sqrt(max(draws * p * (1 - p), 0.0)) + 1
 
 
 @dataclass(frozen=True)

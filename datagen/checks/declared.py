@@ -4,13 +4,12 @@ copies, required and optional columns, the partition's day."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import polars as pl
 
 from datagen.checks._kernels import increasing, no_rows, off_run, positions
-from datagen.checks._model import MIX_SIGMAS, PARTITION, Check, Frames
+from datagen.checks._model import MIX_SIGMAS, PARTITION, Check, Frames, mix_tolerance
 from datagen.config import Config
 from datagen.tables import TABLES, Table
 
@@ -83,7 +82,7 @@ def _optional_nulls(t: Table) -> Check:
         nulls = [frame[c].null_count() for c in columns]  # each column knows its count: no pass over the rows
         for column, got in zip(columns, nulls, strict=True):
             want = n * p
-            tolerance = MIX_SIGMAS * math.sqrt(n * p * (1 - p)) + 1
+            tolerance = mix_tolerance(n, p)
             if abs(got - want) > tolerance:
                 bad.append(f"{column}: {got:,} NULLs of {n:,}, config {want:,.1f} +- {tolerance:,.1f}")
         return pl.Series("column", bad, dtype=pl.String)

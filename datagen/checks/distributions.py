@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from datagen.builders import tap_events
-from datagen.checks._model import MIX_SIGMAS, Frames
+from datagen.checks._model import MIX_SIGMAS, Frames, mix_tolerance
 from datagen.config import Config
 
 TABLE = "tap_events"  # the table these checks judge
@@ -146,10 +146,6 @@ class DistributionCheck:
     judge: Callable[[Aggregate, Model, Config], Verdict]
 
 
-def _tolerance(n: float, p: float) -> float:
-    return MIX_SIGMAS * math.sqrt(max(n * p * (1 - p), 0.0)) + 1
-
-
 def _hour_profile(agg: Aggregate, m: Model, cfg: Config) -> Verdict:
     name = "tap_events.hour_profile"
     per = agg.hours.group_by("industry", "hour").agg(pl.col("rows").sum())
@@ -164,7 +160,7 @@ def _hour_profile(agg: Aggregate, m: Model, cfg: Config) -> Verdict:
         for h in range(24):
             p = m.hourly[industry][h] / total if total else m.profile[industry][h]
             want = n * p
-            tol = _tolerance(n, p) + HOUR_SLACK * n
+            tol = mix_tolerance(n, p) + HOUR_SLACK * n
             if abs(got[h] - want) > tol:
                 bad.append(f"{industry} {h:02d}:00: {got[h]:,} of {n:,} events, config {want:,.0f} +- {tol:,.0f}")
     expected = {k: [x / sum(v) if sum(v) else 0.0 for x in v] for k, v in m.hourly.items()}
@@ -246,7 +242,7 @@ def _pour_sizes(agg: Aggregate, m: Model, cfg: Config) -> Verdict:
     buckets = [(f"{s} ml", got.get(s, 0), p) for s, p in shares.items()]
     buckets.append(("other sizes", n - sum(got.get(s, 0) for s in shares), 1.0 - sum(shares.values())))
     for label, count, p in buckets:
-        tol = _tolerance(n, p)
+        tol = mix_tolerance(n, p)
         if abs(count - n * p) > tol:
             bad.append(f"{label}: {count:,} of {n:,} pours, config {n * p:,.0f} +- {tol:,.0f}")
     return Verdict(name, bad,
@@ -263,22 +259,25 @@ def anomaly_share(normal: tuple[float, float], anomalous: tuple[float, float], r
     return rate * (1.0 - inside / (a_hi - a_lo)) if a_hi > a_lo else rate * float(not lo <= a_lo <= hi)
 
 
-def _anomalies(name: str, column: str, normal: Callable[[Config], tuple[float, float]],
-               anomalous: tuple[float, float], rate: Callable[[Config], float]
-               ) -> Callable[[Aggregate, Model, Config], Verdict]:
+def _anomalies(column: str, key: str, normal: Callable[[Config], tuple[float, float]],
+               anomalous: tuple[float, float], rate: Callable[[Config], float]) -> DistributionCheck:
+    """The check of one reading's anomaly share: column is the Aggregate's frame, key the config section."""
+    name = f"tap_events.{column}_anomalies"
+
     def judge(agg: Aggregate, m: Model, cfg: Config) -> Verdict:
         frame: pl.DataFrame = getattr(agg, column)
         lo, hi = normal(cfg)
         n = int(frame["rows"].sum())
         outside = int(frame.filter((pl.col("value") < lo - OUTSIDE) | (pl.col("value") > hi + OUTSIDE))["rows"].sum())
         p = anomaly_share((lo, hi), anomalous, rate(cfg))
-        tol = _tolerance(n, p)
+        tol = mix_tolerance(n, p)
         bad = [f"{outside:,} of {n:,} readings outside [{lo:g}, {hi:g}], config {n * p:,.0f} +- {tol:,.0f}"] \
             if abs(outside - n * p) > tol else []
         return Verdict(name, bad, {"share": p, "normal": [lo, hi], "anomaly_rate": rate(cfg)},
                        {"share": outside / n if n else 0.0, "readings": n, "outside": outside},
                        "" if n else "no readings read")
-    return judge
+    return DistributionCheck(name, f"share of {column} readings outside {key} [min, max] within {MIX_SIGMAS:g} "
+                             "sigma of its anomaly_rate", (f"events.tap_events.{key}",), judge)
 
 
 CHECKS: tuple[DistributionCheck, ...] = (
@@ -300,18 +299,10 @@ CHECKS: tuple[DistributionCheck, ...] = (
     DistributionCheck("tap_events.pour_sizes",
                       f"pours at each common size, and at the other sizes, within {MIX_SIGMAS:g} sigma of "
                       "volume_ml.common_sizes and common_share", ("events.tap_events.volume_ml",), _pour_sizes),
-    DistributionCheck("tap_events.temperature_anomalies",
-                      f"share of temperature readings outside temperature_c [min, max] within {MIX_SIGMAS:g} sigma "
-                      "of its anomaly_rate", ("events.tap_events.temperature_c",),
-                      _anomalies("tap_events.temperature_anomalies", "temperature",
-                                 lambda c: c.events.temperature_c, tap_events.TEMP_ANOMALY_C,
-                                 lambda c: c.events.temperature_anomaly_rate)),
-    DistributionCheck("tap_events.pressure_anomalies",
-                      f"share of pressure readings outside pressure_psi [min, max] within {MIX_SIGMAS:g} sigma of "
-                      "its anomaly_rate", ("events.tap_events.pressure_psi",),
-                      _anomalies("tap_events.pressure_anomalies", "pressure",
-                                 lambda c: c.events.pressure_psi, tap_events.PRESSURE_ANOMALY_PSI,
-                                 lambda c: c.events.pressure_anomaly_rate)),
+    _anomalies("temperature", "temperature_c", lambda c: c.events.temperature_c, tap_events.TEMP_ANOMALY_C,
+               lambda c: c.events.temperature_anomaly_rate),
+    _anomalies("pressure", "pressure_psi", lambda c: c.events.pressure_psi, tap_events.PRESSURE_ANOMALY_PSI,
+               lambda c: c.events.pressure_anomaly_rate),
 )
 
 

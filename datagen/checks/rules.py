@@ -11,7 +11,7 @@ import polars as pl
 
 from datagen.builders import device_maintenance_logs
 from datagen.builders._common import DAY, MONTH, MONTH_DAYS, epoch
-from datagen.checks._model import LIVE_STATUSES, MIX_SIGMAS, Check, Frames
+from datagen.checks._model import LIVE_STATUSES, MIX_SIGMAS, Check, Frames, mix_tolerance
 from datagen.checks.declared import foreign_key
 from datagen.config import Config
 from datagen.plan import make_plan
@@ -166,7 +166,7 @@ def _off_mix(counts: dict[str, int], shares: dict[str, float], draws: int, label
     for value in sorted(set(counts) | set(shares)):
         p = shares.get(value, 0.0)
         got, want = counts.get(value, 0), fixed.get(value, 0) + draws * p
-        tolerance = MIX_SIGMAS * math.sqrt(draws * p * (1 - p)) + 1
+        tolerance = mix_tolerance(draws, p)
         if abs(got - want) > tolerance:
             bad.append(f"{label}={value}: {got:,} rows, config {want:,.1f} +- {tolerance:,.1f}")
     return pl.Series(label, bad, dtype=pl.String)
