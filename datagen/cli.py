@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--dask-workers", type=_positive, default=2, metavar="N",
                         help="--executor dask-local: worker processes, one thread each (default 2)")
 
+    def reading(sp: argparse.ArgumentParser, *, what: str, parquet: str) -> None:
+        """The options of the commands that read a loaded schema or a Parquet dataset (validate, report)."""
+        sp.add_argument("--schema", default=SCHEMA, help=f"schema to {what} (default: {SCHEMA})")
+        sp.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
+        sp.add_argument("--parquet", metavar="PATH_OR_URL", help=parquet)
+
     def loading(sp: argparse.ArgumentParser, *, replace: str, dry_run: str, manifest: str) -> None:
         """The options every command that writes to the database shares."""
         sp.add_argument("--schema", default=SCHEMA, help=f"target schema (default: {SCHEMA})")
@@ -162,11 +168,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Exit 0: everything passes; 1: violations; 2: bad usage or the database is unreachable.")
     common(v)
     scaled(v, "Must be the S the schema was generated with")
-    v.add_argument("--schema", default=SCHEMA, help=f"schema to validate (default: {SCHEMA})")
-    v.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
-    v.add_argument("--parquet", metavar="PATH_OR_URL",
-                   help="validate a Parquet dataset (`--sink parquet --out`) instead of the database: the same "
-                        "catalogue, against the _datagen_manifest.json beside it")
+    reading(v, what="validate", parquet="validate a Parquet dataset (`--sink parquet --out`) instead of the database: "
+                                         "the same catalogue, against the _datagen_manifest.json beside it")
     v.add_argument("--manifest", type=Path, metavar="PATH",
                    help="compare with this JSON manifest (`datagen status --export` writes one) instead of the one "
                         "recorded in the schema's _datagen_manifest table")
@@ -190,13 +193,12 @@ def _parser() -> argparse.ArgumentParser:
                     "marks of the validate checks that hold it there (the tap-event distribution checks share their "
                     "aggregates and verdicts with validate). The header names the tables, rows, event days, seed, "
                     "config digest, datagen version and load time. Event tables are read one day partition at a "
-                    "time, only the columns the charts need. Exit 0: every mark passes; 1: a mark fails (the report "
+                    "time, only the columns the charts need. Exit 0: every mark passes; 1: a mark fails, or the core "
+                    "tables are not what the config generates, so the tap-event charts cannot be drawn (the report "
                     "is written either way); 2: bad usage or the database is unreachable.")
     common(r)
     scaled(r, "Must be the S the schema was generated with")
-    r.add_argument("--schema", default=SCHEMA, help=f"schema to draw (default: {SCHEMA})")
-    r.add_argument("--database-url", metavar="URL", help="PostgreSQL URL; overrides DATABASE_URL")
-    r.add_argument("--parquet", metavar="PATH_OR_URL", help="draw a Parquet dataset (`--sink parquet --out`) instead")
+    reading(r, what="draw", parquet="draw a Parquet dataset (`--sink parquet --out`) instead of the database")
     r.add_argument("--out", type=Path, default=Path(".datagen/report"), metavar="DIR",
                    help="folder for report.html and the PNGs (default: .datagen/report)")
     r.add_argument("--connections", type=_positive, default=tuning.READ_CONNECTIONS, metavar="N",
